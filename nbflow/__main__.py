@@ -1,0 +1,3 @@
+from nbflow.cli.main import main
+
+main()

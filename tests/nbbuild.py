@@ -1,0 +1,96 @@
+"""Build small notebooks for tests: ``make_notebook(["x = 1", ("n = 2", ["parameters"])], path)``.
+
+A cell is a code source (``str``), a ``(source, tags)`` pair, or any nbformat cell
+(e.g. ``md("# title")``) passed through unchanged. Used by tests across packages:
+keep it small and its signatures stable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import nbformat.v4 as v4
+
+Cell = str | tuple[str, list[str]] | Any
+
+
+def md(text: str) -> Any:
+    """A markdown cell (it still counts in the cell numbering)."""
+    return v4.new_markdown_cell(text)
+
+
+def build_notebook(cells: list[Cell], *, kernel_name: str = "python3") -> Any:
+    """An in-memory nbformat v4 notebook."""
+    nb = v4.new_notebook()
+    nb.metadata["kernelspec"] = {
+        "name": kernel_name,
+        "display_name": kernel_name,
+        "language": "python",
+    }
+    nb.metadata["language_info"] = {"name": "python"}
+    for cell in cells:
+        if isinstance(cell, str):
+            nb.cells.append(v4.new_code_cell(cell))
+        elif isinstance(cell, tuple):
+            source, tags = cell
+            nb.cells.append(v4.new_code_cell(source, metadata={"tags": list(tags)}))
+        else:
+            nb.cells.append(cell)
+    return nb
+
+
+def make_notebook(cells: list[Cell], path: str | Path, *, kernel_name: str = "python3") -> Path:
+    """Write the notebook to ``path`` and return the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(build_notebook(cells, kernel_name=kernel_name), path)
+    return path
+
+
+# Fixture notebooks in tests/notebooks/, regenerated with `python tests/nbbuild.py`.
+FIXTURES: dict[str, list[Cell]] = {
+    "classifier": [
+        "import pandas as pd\nfrom sklearn import datasets\n"
+        "from sklearn.model_selection import train_test_split\n%load_ext nbflow",
+        (
+            "test_size = 0.2\nn_neighbors = 5\ngrid = [0.1, 1.0, 10.0]\ndataset: str = 'iris'",
+            ["parameters"],
+        ),
+        "%%step load\nX, y = getattr(datasets, f'load_{dataset}')(return_X_y=True)\n"
+        "X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=test_size)",
+        "%%step knn\nfrom sklearn.neighbors import KNeighborsClassifier\n"
+        "knn = KNeighborsClassifier(n_neighbors).fit(X_train, y_train)",
+        "%%step svm\nfrom sklearn.svm import SVC\nsvm = SVC().fit(X_train, y_train)",
+        "%%branch sweep --foreach grid --as c\nmodel = SVC(C=c).fit(X_train, y_train)\n"
+        "score = model.score(X_test, y_test)",
+        "%%step choose\nbest = max(sweep, key=lambda t: t.score)\n"
+        "scores = {'knn': knn.score(X_test, y_test), 'svm': svm.score(X_test, y_test)}",
+        "scores",
+    ],
+    "pipeline": [  # pure Python: cheap to execute
+        md("# A tiny pipeline"),
+        "import math",
+        ("n = 4\nscale = 2.0\ngrid = [1, 2, 3]\nlabel: str = 'demo'", ["parameters"]),
+        "def norm(values):\n    return math.sqrt(sum(v * v for v in values))",
+        "%%step load\ndata = list(range(n))",
+        "%%step double\ndoubled = [x * scale for x in data]",
+        "%%step total\ntotal = sum(data)",
+        "%%branch sweep --foreach grid --as k\nvalue = k * total",
+        "%%step report\nbest = max(t.value for t in sweep)\nsize = norm(doubled)\n"
+        "summary = f'{label}: {best} {size:.2f}'",
+        "print(summary)",
+    ],
+}
+
+
+def write_fixtures(directory: str | Path) -> list[Path]:
+    return [
+        make_notebook(cells, Path(directory) / f"{name}.ipynb") for name, cells in FIXTURES.items()
+    ]
+
+
+if __name__ == "__main__":
+    for written in write_fixtures(Path(__file__).parent / "notebooks"):
+        print(written)
