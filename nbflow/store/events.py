@@ -1,0 +1,99 @@
+"""What the driver tells the catalog: a run's record and task/run state changes.
+
+Plain dataclasses (picklable, stdlib only) so kernels, Dask workers and the
+scheduler can build them without importing DuckDB; ``Catalog.apply`` writes a
+batch of them in one transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from nbflow.store.manifest import TaskManifest
+from nbflow.store.serialize import ArtifactRecord
+
+RunStatus = Literal["running", "succeeded", "failed", "cancelled", "crashed"]
+TaskStatus = Literal["pending", "running", "succeeded", "failed", "cached", "cloned", "cancelled"]
+
+
+@dataclass
+class RunRecord:
+    """A new run; ``Catalog.new_run`` allocates its id. Times are epoch seconds."""
+
+    flow: str
+    notebook_path: str | None = None
+    notebook_hash: str | None = None
+    git_commit: str | None = None
+    git_dirty: bool | None = None
+    user: str | None = None
+    host: str | None = None
+    python: str | None = None
+    packages: dict[str, str] = field(default_factory=dict)
+    started_at: float | None = None
+    status: RunStatus = "running"
+    driver_pid: int | None = None
+    driver_host: str | None = None
+    origin_run: int | None = None  # the run a --resume cloned from
+    params: dict[str, Any] = field(default_factory=dict)
+    param_types: dict[str, str] = field(default_factory=dict)  # default: the value's type
+    tags: list[str] = field(default_factory=list)
+
+
+@dataclass
+class TaskStarted:
+    flow: str
+    run_id: int
+    step: str
+    index: int
+    foreach_element: Any = None
+    pid: int | None = None
+    started_at: float | None = None
+    attempt: int = 1
+    kernel_mode: str | None = None  # e.g. "zygote", "pool", "fresh", "dask"
+
+
+@dataclass
+class TaskFinished:
+    """A task's final state; upserts its row and replaces its artifacts."""
+
+    flow: str
+    run_id: int
+    step: str
+    index: int
+    status: TaskStatus
+    ended_at: float | None = None
+    duration_s: float | None = None
+    peak_memory: int | None = None
+    error: str | None = None
+    cache_key: str | None = None
+    cached_from: str | None = None  # pathspec FLOW/RUN/STEP/INDEX of the reused task
+    artifacts: list[ArtifactRecord] = field(default_factory=list)
+    python: str | None = None
+    packages: dict[str, str] = field(default_factory=dict)
+    started_at: float | None = None  # only used when no TaskStarted was recorded
+    foreach_element: Any = None  # for tasks never started (cached, cloned); None keeps the row's
+
+    @classmethod
+    def from_manifest(
+        cls, m: TaskManifest, run_id: int | None = None, status: TaskStatus = "succeeded",
+        **fields: Any,
+    ) -> TaskFinished:
+        return cls(
+            flow=m.flow, run_id=m.run if run_id is None else run_id, step=m.step, index=m.index,
+            status=status, ended_at=m.ended, duration_s=max(0.0, m.ended - m.started),
+            peak_memory=m.peak_memory, artifacts=list(m.artifacts), python=m.python,
+            packages=dict(m.packages), started_at=m.started, **fields,
+        )
+
+
+@dataclass
+class RunFinished:
+    flow: str
+    run_id: int
+    status: RunStatus
+    ended_at: float | None = None
+    error: str | None = None
+
+
+CatalogEvent = TaskStarted | TaskFinished | RunFinished

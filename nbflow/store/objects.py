@@ -1,0 +1,201 @@
+"""Content-addressed bytes: ``objects/ab/cdef…`` named by the xxh3-128 hash of the bytes.
+
+An object appears under its final name only once it is complete (written to a
+unique temporary file, then renamed; on object stores, uploaded in one put), and
+identical bytes are stored once. Imported in task kernels: no heavy imports at
+module level (fsspec only arrives with a remote filesystem object).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import re
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any, BinaryIO
+
+import xxhash
+
+from nbflow.errors import StoreError
+from nbflow.ids import ObjectHash
+from nbflow.store._files import fsync_dir, makedirs, temp_name
+
+_HASH = re.compile(r"[0-9a-f]{32}\Z")
+
+
+def hash_bytes(data: bytes | bytearray | memoryview) -> ObjectHash:
+    """The object hash of ``data``: ``xxh3_128`` hex digest, 32 characters."""
+    return ObjectHash(xxhash.xxh3_128_hexdigest(data))
+
+
+class HashingWriter(io.RawIOBase):
+    """A write-only file that hashes and counts every byte on its way to ``sink``."""
+
+    def __init__(self, sink: BinaryIO) -> None:
+        super().__init__()
+        self._sink = sink
+        self._hash = xxhash.xxh3_128()
+        self.size = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
+        view = memoryview(data)
+        if not view.c_contiguous:
+            view = memoryview(view.tobytes())
+        view = view.cast("B") if view.format != "B" or view.ndim != 1 else view
+        self._hash.update(view)
+        self._sink.write(view)
+        self.size += view.nbytes
+        return view.nbytes
+
+    def tell(self) -> int:
+        return self.size
+
+    def flush(self) -> None:
+        self._sink.flush()
+
+    def hexdigest(self) -> ObjectHash:
+        return ObjectHash(self._hash.hexdigest())
+
+
+class ObjectStore:
+    """Content-addressed objects under ``root``.
+
+    ``fs`` is an fsspec filesystem for a remote root (``s3://``, ``memory://``);
+    ``None`` means ``root`` is a local directory, handled with ``os`` directly.
+
+    ``fsync`` (default on) makes each object durable before it gets its final
+    name: the catalog's commits are durable, so the objects they point at must be
+    too, or a power cut could leave a cached task pointing at truncated bytes.
+    It costs about 0.7 ms per object here and bounds large writes at disk speed.
+    """
+
+    def __init__(self, root: str, fs: Any = None, *, fsync: bool = True) -> None:
+        self.root = root.rstrip("/") or "/"
+        self.fs = fs
+        self.fsync = fsync
+
+    @property
+    def is_local(self) -> bool:
+        return self.fs is None
+
+    def __repr__(self) -> str:
+        return f"ObjectStore({self.root!r}{', remote' if self.fs is not None else ''})"
+
+    def path(self, hash: str) -> str:
+        """Where object ``hash`` lives (a local path, or a path in ``fs``)."""
+        if not _HASH.match(hash):
+            raise StoreError(f"{hash!r} is not an object hash (32 lowercase hex digits)")
+        return f"{self.root}/{hash[:2]}/{hash[2:]}"
+
+    def put_stream(self, write: Callable[[BinaryIO], object]) -> tuple[ObjectHash, int]:
+        """Store the bytes ``write(f)`` writes into ``f``; return their hash and size.
+
+        If ``write`` raises, nothing is stored and the exception propagates.
+        """
+        if self.fs is None:
+            return self._put_local(write)
+        return self._put_remote(write)
+
+    def put_bytes(self, data: bytes | bytearray | memoryview) -> tuple[ObjectHash, int]:
+        hash = hash_bytes(data)
+        size = memoryview(data).nbytes
+        if self.exists(hash):
+            return hash, size
+        return self.put_stream(lambda f: f.write(data))
+
+    def exists(self, hash: str) -> bool:
+        if self.fs is None:
+            return os.path.exists(self.path(hash))
+        return bool(self.fs.exists(self.path(hash)))
+
+    def open(self, hash: str) -> BinaryIO:
+        """Open object ``hash`` for reading; ``StoreError`` if it is not stored."""
+        path = self.path(hash)
+        try:
+            if self.fs is None:
+                return open(path, "rb")
+            return self.fs.open(path, "rb")
+        except FileNotFoundError:
+            raise StoreError(
+                f"object {hash} is missing from {self.root}",
+                hint="the store was pruned or the home is not the one that wrote this run",
+                hash=hash,
+            ) from None
+
+    def read_bytes(self, hash: str) -> bytes:
+        with self.open(hash) as f:
+            return f.read()
+
+    def local_path(self, hash: str) -> str | None:
+        """The object's local file path (to memory-map it), or ``None`` for a remote store."""
+        return self.path(hash) if self.fs is None else None
+
+    def remove_stale_temp(self, max_age_s: float = 24 * 3600) -> int:
+        """Delete temporary files left by writers that died mid-write; how many."""
+        tmp_dir = os.path.join(self.root, ".tmp")
+        if self.fs is not None or not os.path.isdir(tmp_dir):
+            return 0
+        removed, cutoff = 0, time.time() - max_age_s
+        for entry in os.scandir(tmp_dir):
+            with contextlib.suppress(FileNotFoundError):
+                if entry.stat().st_mtime < cutoff:
+                    os.unlink(entry.path)
+                    removed += 1
+        return removed
+
+    # -- writing ---------------------------------------------------------------
+
+    def _put_local(self, write: Callable[[BinaryIO], object]) -> tuple[ObjectHash, int]:
+        tmp_dir = os.path.join(self.root, ".tmp")
+        makedirs(tmp_dir, fsync=False)
+        tmp = temp_name(tmp_dir)
+        try:
+            with open(tmp, "xb") as f:
+                writer = HashingWriter(f)
+                write(writer)  # type: ignore[arg-type]
+                f.flush()
+                if self.fsync:
+                    os.fsync(f.fileno())
+            hash, size = writer.hexdigest(), writer.size
+            final = self.path(hash)
+            if _same_size(final, size):
+                os.unlink(tmp)
+            else:
+                makedirs(os.path.dirname(final), fsync=self.fsync)
+                os.replace(tmp, final)  # a racing writer of the same hash wrote the same bytes
+                if self.fsync:
+                    fsync_dir(os.path.dirname(final))
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        return hash, size
+
+    def _put_remote(self, write: Callable[[BinaryIO], object]) -> tuple[ObjectHash, int]:
+        # Spool locally, then upload once: an object-store put is atomic (a rename is a copy).
+        spool = tempfile.NamedTemporaryFile(prefix="nbflow-object-", delete=False)
+        try:
+            with spool:
+                writer = HashingWriter(spool)  # type: ignore[arg-type]
+                write(writer)  # type: ignore[arg-type]
+            hash, size = writer.hexdigest(), writer.size
+            final = self.path(hash)
+            if not self.fs.exists(final):
+                self.fs.put_file(spool.name, final)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(spool.name)
+        return hash, size
+
+
+def _same_size(path: str, size: int) -> bool:
+    try:
+        return os.stat(path).st_size == size
+    except FileNotFoundError:
+        return False
