@@ -1,0 +1,263 @@
+"""The zygote: a pre-imported Python that forks ready-to-initialise ipykernels.
+
+Started by :class:`nbflow.kernel.launcher.KernelLauncher` as
+``python -m nbflow.kernel.forkserver --fd N [--preload MOD]... [--skip MOD=REASON]...``
+with one end of a socketpair on fd N. It imports the kernel machinery once (ipykernel,
+IPython, debugpy, ... ≈0.5 s that every spawned kernel pays again) plus the requested
+``preload`` modules that stay fork-safe, then serves requests (see ``_protocol``):
+
+* ``fork {rid, argv, env, cwd}`` -> ``forked {rid, pid}``: the child becomes an ordinary
+  IPKernelApp (``_child``); its exit is reported later as ``exit {pid, code}``.
+* ``signal {pid, sig}``: sent to the child's process group. Going through the parent
+  makes signalling race-free: a pid is never reused while its parent has not reaped it.
+* ``stop`` or EOF (the launcher exited, even by SIGKILL): kill every child and exit.
+
+The zygote stays single-threaded for its whole life: ``fork()`` copies only the calling
+thread, so any other thread would be missing, with whatever locks it held, in every kernel.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import importlib
+import os
+import selectors
+import signal
+import socket
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from nbflow.kernel import _threads
+from nbflow.kernel._protocol import PROTOCOL_VERSION, FrameReader, send_frame
+
+REQUIRED = "ipykernel.kernelapp"
+# What IPKernelApp.initialize would import in every child; debugpy alone is ~0.2 s there.
+MACHINERY = (
+    "ipykernel.ipkernel",
+    "ipykernel.zmqshell",
+    "ipykernel.debugger",
+    "ipykernel_launcher",
+    "IPython.core.completerlib",
+    "tornado.platform.asyncio",
+    "faulthandler",
+)
+_PR_SET_PDEATHSIG = 1
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parse_args(argv)
+    sock = socket.socket(fileno=args.fd)
+    skipped = dict(item.split("=", 1) for item in args.skip)
+    original_env = dict(os.environ)
+    os.environ.update(_threads.import_clamps(original_env))
+    started = time.perf_counter()
+    try:
+        importlib.import_module(REQUIRED)
+    except Exception as exc:
+        _fail(sock, f"cannot import {REQUIRED} with {sys.executable}: {exc!r}")
+    if _threads.native_thread_count() > 1:
+        _fail(sock, f"importing {REQUIRED} started threads: forking it is unsafe")
+    preloaded = _preload(sock, [*MACHINERY, *args.preload], skipped, original_env, args)
+    _threads.remember_clamped_pools()
+    _forget_startup_cwd()
+    # Everything imported so far is shared with every child. Frozen, the children's
+    # garbage collector never walks it: no full collections over a million preloaded
+    # objects during kernel start, and no copy-on-write of the pages they live on.
+    gc.collect()
+    gc.freeze()
+    Zygote(sock).serve(
+        preloaded=preloaded, skipped=skipped, seconds=time.perf_counter() - started
+    )
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m nbflow.kernel.forkserver")
+    parser.add_argument("--fd", type=int, required=True)
+    parser.add_argument("--preload", action="append", default=[])
+    parser.add_argument("--skip", action="append", default=[])
+    return parser.parse_args(argv)
+
+
+def _preload(
+    sock: socket.socket,
+    modules: list[str],
+    skipped: dict[str, str],
+    original_env: dict[str, str],
+    args: argparse.Namespace,
+) -> list[str]:
+    loaded: list[str] = []
+    for name in dict.fromkeys(modules):
+        if name in skipped:
+            continue
+        try:
+            importlib.import_module(name)
+        except BaseException as exc:  # a module's import may even sys.exit()
+            skipped[name] = f"import failed: {type(exc).__name__}: {exc}"
+            continue
+        if _threads.native_thread_count() > 1:
+            # A thread cannot be un-started: begin again without this module.
+            reason = "starts threads at import (unsafe to fork)"
+            _reexec(sock, args, {**skipped, name: reason}, original_env)
+        loaded.append(name)
+    return loaded
+
+
+def _reexec(
+    sock: socket.socket, args: argparse.Namespace, skipped: dict[str, str], env: dict[str, str]
+) -> None:
+    os.set_inheritable(sock.fileno(), True)
+    argv = [sys.executable, "-m", "nbflow.kernel.forkserver", "--fd", str(args.fd)]
+    for name in args.preload:
+        argv += ["--preload", name]
+    for name, reason in skipped.items():
+        argv += ["--skip", f"{name}={reason}"]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, argv, env)
+
+
+def _forget_startup_cwd() -> None:
+    # `python -m` put the zygote's cwd first on sys.path (it was needed to preload local
+    # modules). A kernel's own "" entry is added by IPython's init_path, as it is for
+    # `python -m ipykernel_launcher`, which removes the startup cwd the same way.
+    if sys.path and (sys.path[0] == "" or Path(sys.path[0]) == Path.cwd()):
+        del sys.path[0]
+
+
+def _fail(sock: socket.socket, reason: str) -> None:
+    send_frame(sock, {"op": "failed", "reason": reason})
+    sys.exit(1)
+
+
+def _prctl(option: int, value: int) -> Callable[[], None]:
+    if not sys.platform.startswith("linux"):
+        return lambda: None
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    return lambda: libc.prctl(option, value, 0, 0, 0)
+
+
+class Zygote:
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.pid = os.getpid()  # read before fork(): in the child getpid() is the child
+        self.children: set[int] = set()
+        self.selector = selectors.DefaultSelector()
+        self.wake_r, self.wake_w = os.pipe()
+        os.set_blocking(self.wake_w, False)
+        os.set_blocking(self.wake_r, False)
+        self.set_pdeathsig = _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+    def serve(self, **ready: Any) -> None:
+        # Orphans of a kernel (its own subprocesses) are re-parented here and reaped:
+        # the container's PID 1 may not reap at all.
+        _prctl(_PR_SET_CHILD_SUBREAPER, 1)()
+        signal.set_wakeup_fd(self.wake_w)
+        signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+        # The launcher stops us; a terminal Ctrl-C or SIGTERM for the session must not
+        # leave kernels behind, so both end in the same cleanup.
+        signal.signal(signal.SIGTERM, lambda signum, frame: self.stop())
+        reader = FrameReader(self.sock)
+        self.selector.register(self.sock, selectors.EVENT_READ)
+        self.selector.register(self.wake_r, selectors.EVENT_READ)
+        send_frame(
+            self.sock,
+            {"op": "ready", "protocol": PROTOCOL_VERSION, "pid": self.pid,
+             "python": sys.executable, **ready},
+        )
+        while True:
+            for key, _ in self.selector.select():
+                if key.fileobj is self.sock:
+                    messages = reader.read_available()
+                    if messages is None:
+                        self.stop()
+                    for message in messages or ():
+                        self.handle(message)
+                else:
+                    self.reap()
+
+    def handle(self, message: dict[str, Any]) -> None:
+        op = message["op"]
+        if op == "fork":
+            self.fork(message)
+        elif op == "signal":
+            self.signal(message["pid"], message["sig"])
+        elif op == "stop":
+            self.stop()
+
+    def fork(self, request: dict[str, Any]) -> None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        try:
+            pid = os.fork()
+        except OSError as exc:
+            send_frame(self.sock, {"op": "error", "rid": request["rid"], "reason": repr(exc)})
+            return
+        if pid == 0:
+            from nbflow.kernel._child import become_kernel
+
+            fds = [self.sock.fileno(), self.wake_r, self.wake_w, self.selector_fd()]
+            become_kernel(
+                request,
+                close_fds=[fd for fd in fds if fd >= 0],
+                parent_pid=self.pid,
+                set_parent_death_signal=self.set_pdeathsig,
+            )
+        self.children.add(pid)
+        send_frame(self.sock, {"op": "forked", "rid": request["rid"], "pid": pid})
+
+    def selector_fd(self) -> int:
+        fileno = getattr(self.selector, "fileno", None)
+        return fileno() if fileno is not None else -1
+
+    def signal(self, pid: int, signum: int) -> None:
+        if pid not in self.children:  # already reaped: the pid may belong to anyone now
+            return
+        try:
+            os.killpg(pid, signum)
+        except OSError:  # the child has not reached setsid() yet
+            try:
+                os.kill(pid, signum)
+            except OSError:
+                pass
+
+    def reap(self) -> None:
+        try:
+            while os.read(self.wake_r, 512):
+                pass
+        except BlockingIOError:
+            pass
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            if pid in self.children:
+                self.children.discard(pid)
+                code = os.waitstatus_to_exitcode(status)
+                try:
+                    send_frame(self.sock, {"op": "exit", "pid": pid, "code": code})
+                except OSError:
+                    pass
+
+    def stop(self) -> None:
+        for pid in list(self.children):
+            self.signal(pid, signal.SIGKILL)
+        for pid in list(self.children):
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+        os._exit(0)
+
+
+if __name__ == "__main__":
+    main()
