@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import click
+
+from nbflow.cli.main import report_errors
+
+
+@click.command()
+@click.argument("notebook", type=click.Path(exists=True, dir_okay=False))
+@click.option("-p", "--parameters", "params", nargs=2, multiple=True, metavar="NAME VALUE",
+              help="Set a parameter; VALUE is coerced to the default's type (JSON for lists/dicts).")
+@click.option("-r", "--parameters_raw", "raw", nargs=2, multiple=True, metavar="NAME VALUE",
+              help="Set a parameter to a raw string, without coercion.")
+@click.option("-f", "--parameters_file", "files", multiple=True,
+              type=click.Path(exists=True, dir_okay=False), help="YAML file of parameters.")
+@click.option("-y", "--parameters_yaml", "yamls", multiple=True, help="YAML string of parameters.")
+@click.option("--max-workers", type=click.IntRange(min=1), default=None,
+              help="Tasks running at once [default: CPU count].")
+@click.option("--max-num-splits", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Refuse a foreach wider than this.")
+@click.option("--tag", "tags", multiple=True, help="Tag the run (repeatable).")
+@click.option("--output", type=click.Path(dir_okay=False),
+              help="Also write the executed notebook here (it is always kept with the run).")
+@click.option("--home", envvar="NBFLOW_HOME", default=None,
+              help="Where artifacts, logs and the catalog live [default: ./.nbflow].")
+@click.option("--catalog", default=None, help="Catalog file, when --home is not a local path.")
+@click.option("-q", "--quiet", is_flag=True, help="Print only the summary.")
+@report_errors
+def execute(notebook: str, params: tuple[tuple[str, str], ...], raw: tuple[tuple[str, str], ...],
+            files: tuple[str, ...], yamls: tuple[str, ...], max_workers: int | None,
+            max_num_splits: int, tags: tuple[str, ...], output: str | None, home: str | None,
+            catalog: str | None, quiet: bool) -> None:
+    """Run NOTEBOOK headless: each %%step/%%branch task in its own kernel, in parallel where
+    steps share no data. Exit code 0 when every step succeeded, 1 when a step failed,
+    2 when the notebook or the arguments are invalid (nothing ran)."""
+    from nbflow.notebook.params import resolve_parameters
+    from nbflow.run.driver import execute as run_notebook
+    from nbflow.run.driver import prepare
+    from nbflow.run.options import RunOptions
+
+    spec, dag = prepare(notebook)
+    values = resolve_parameters(
+        spec.parameters,
+        cli=dict(params),
+        raw=dict(raw),
+        yaml_values=_yaml_values(files, yamls),
+        env=os.environ,
+        notebook=notebook,
+    )
+    options = RunOptions(
+        params=values,
+        max_workers=max_workers or os.cpu_count() or 1,
+        max_num_splits=max_num_splits,
+        tags=tags,
+        output=output,
+        home=home,
+        catalog=catalog,
+        quiet=quiet,
+    )
+    try:
+        result = run_notebook(spec, dag, options)
+    except KeyboardInterrupt:
+        click.secho("cancelled", fg="yellow", err=True)
+        sys.exit(130)
+    _print_summary(result, notebook)
+    if result.summary.status == "cancelled":
+        sys.exit(130)
+    sys.exit(0 if result.ok else 1)
+
+
+def _yaml_values(files: tuple[str, ...], yamls: tuple[str, ...]) -> dict[str, Any]:
+    import yaml
+
+    from nbflow.errors import ParameterError
+
+    values: dict[str, Any] = {}
+    for text, where in [(open(f, encoding="utf-8").read(), f) for f in files] + [
+        (y, "-y") for y in yamls
+    ]:
+        loaded = yaml.safe_load(text) or {}
+        if not isinstance(loaded, dict):
+            raise ParameterError(f"{where}: expected a mapping of parameter names to values",
+                                 hint="write one `name: value` per line")
+        values.update(loaded)
+    return values
+
+
+def _print_summary(result: Any, notebook: str) -> None:
+    summary = result.summary
+    failed: dict[str, set[int]] = {}
+    for outcome in summary.outcomes:
+        if outcome.error is not None:
+            failed.setdefault(outcome.job.step.name, set()).add(outcome.job.index)
+    colour = {"succeeded": "green", "failed": "red", "cancelled": "yellow"}.get(summary.status)
+    click.echo("", err=True)
+    for step, status in summary.step_status.items():
+        ok = len(summary.done[step].manifests) if step in summary.done else 0
+        bad = len(failed.get(step, set()) - set(summary.done[step].manifests if step in summary.done else ()))
+        tasks = f"{ok} task(s) ok" + (f", {bad} failed" if bad else "")
+        click.echo(f"  {step:<20} {status:<10} {tasks}", err=True)
+    click.secho(f"run {result.pathspec} {summary.status}", fg=colour, bold=True, err=True)
+    click.echo(f"executed notebook: {result.notebook_path}", err=True)
+    if summary.status != "succeeded":
+        for error in summary.errors:
+            click.secho(f"error: {str(error).splitlines()[0]}", fg="red", err=True)

@@ -1,0 +1,367 @@
+"""Read-only views of what nbflow recorded, in Metaflow's shape.
+
+``Flow("classifier").latest_run["knn"].task.data.knn``. Rows come from the catalog
+when an object is made; artifact values load from the store only when read.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from nbflow.client.pathspec import parse_pathspec
+from nbflow.errors import PathspecError
+from nbflow.store.catalog import Catalog
+from nbflow.store.home import Home
+from nbflow.store.serialize import ArtifactRecord, load_artifact
+
+_RUN_COLUMNS = (
+    "flow", "run_id", "notebook_path", "notebook_hash", "git_commit", "git_dirty", '"user"',
+    "host", "python", "packages", "started_at", "ended_at", "status", "origin_run", "error",
+)
+_TASK_COLUMNS = (
+    "step", "task_index", "foreach_element", "status", "cache_key", "cached_from", "attempt",
+    "pid", "started_at", "ended_at", "duration_s", "peak_memory", "error", "python",
+    "packages", "kernel_mode",
+)
+
+
+def _home(home: Home | str | None) -> Home:
+    return home if isinstance(home, Home) else Home(home)
+
+
+def _catalog(home: Home) -> Catalog:
+    return Catalog(home.catalog_path)
+
+
+class Flow:
+    """All runs of one notebook (its stem)."""
+
+    def __init__(self, name: str, *, home: Home | str | None = None) -> None:
+        self.name = name
+        self.home = _home(home)
+        self._catalog = _catalog(self.home)
+
+    def __repr__(self) -> str:
+        return f"Flow({self.name!r})"
+
+    def runs(self, *tags: str, status: str | None = None) -> list[Run]:
+        """Runs newest first, optionally only those with every tag and/or one status."""
+        sql = "SELECT run_id FROM runs WHERE flow = ?"
+        params: list[Any] = [self.name]
+        if status:
+            sql += " AND status = ?"
+            params.append(status)
+        for tag in tags:
+            sql += " AND run_id IN (SELECT run_id FROM tags WHERE flow = ? AND tag = ?)"
+            params += [self.name, tag]
+        rows = self._catalog.execute_read(sql + " ORDER BY run_id DESC", params)
+        return [Run(f"{self.name}/{r[0]}", home=self.home) for r in rows]
+
+    def __iter__(self) -> Iterator[Run]:
+        return iter(self.runs())
+
+    def __getitem__(self, run_id: int | str) -> Run:
+        return Run(f"{self.name}/{run_id}", home=self.home)
+
+    @property
+    def latest_run(self) -> Run | None:
+        runs = self.runs()
+        return runs[0] if runs else None
+
+    @property
+    def latest_successful_run(self) -> Run | None:
+        runs = self.runs(status="succeeded")
+        return runs[0] if runs else None
+
+
+class Run:
+    """One execution of a notebook: ``Run("classifier/3")``."""
+
+    def __init__(self, pathspec: str, *, home: Home | str | None = None) -> None:
+        spec = parse_pathspec(pathspec)
+        if spec.run is None or spec.step is not None:
+            raise PathspecError(f"{pathspec!r} is not a run pathspec", hint="write FLOW/RUN")
+        self.home = _home(home)
+        self._catalog = _catalog(self.home)
+        self.flow, self.id = spec.flow, spec.run
+        self.pathspec = f"{self.flow}/{self.id}"
+        self._row = self._load_row()
+
+    def _load_row(self) -> dict[str, Any]:
+        rows = self._catalog.execute_read(
+            f"SELECT {', '.join(_RUN_COLUMNS)} FROM runs WHERE flow = ? AND run_id = ?",
+            [self.flow, self.id],
+        )
+        if not rows:
+            known = self._catalog.execute_read(
+                "SELECT max(run_id) FROM runs WHERE flow = ?", [self.flow])[0][0]
+            hint = (f"flow {self.flow!r} has runs 1..{known}" if known
+                    else f"no runs of {self.flow!r} are recorded in {self.home.url}")
+            raise PathspecError(f"run {self.pathspec} does not exist", hint=hint)
+        return dict(zip([c.strip('"') for c in _RUN_COLUMNS], rows[0], strict=True))
+
+    def __repr__(self) -> str:
+        return f"Run({self.pathspec!r}, status={self.status!r})"
+
+    @property
+    def status(self) -> str:
+        return str(self._row["status"])
+
+    @property
+    def successful(self) -> bool:
+        return self.status == "succeeded"
+
+    @property
+    def finished(self) -> bool:
+        return self.status != "running"
+
+    @property
+    def created_at(self) -> datetime:
+        return self._row["started_at"]  # type: ignore[no-any-return]
+
+    @property
+    def finished_at(self) -> datetime | None:
+        return self._row["ended_at"]  # type: ignore[no-any-return]
+
+    @property
+    def notebook_path(self) -> str:
+        return str(self._row["notebook_path"])
+
+    @property
+    def git_commit(self) -> str | None:
+        return self._row["git_commit"]  # type: ignore[no-any-return]
+
+    @property
+    def git_dirty(self) -> bool | None:
+        return self._row["git_dirty"]  # type: ignore[no-any-return]
+
+    @property
+    def packages(self) -> dict[str, str]:
+        return json.loads(self._row["packages"] or "{}")  # type: ignore[no-any-return]
+
+    @property
+    def user(self) -> str | None:
+        return self._row["user"]  # type: ignore[no-any-return]
+
+    @property
+    def error(self) -> str | None:
+        return self._row["error"]  # type: ignore[no-any-return]
+
+    @property
+    def params(self) -> dict[str, Any]:
+        rows = self._catalog.execute_read(
+            "SELECT name, value FROM params WHERE flow = ? AND run_id = ? ORDER BY name",
+            [self.flow, self.id],
+        )
+        return {name: json.loads(value) for name, value in rows}
+
+    @property
+    def tags(self) -> list[str]:
+        rows = self._catalog.execute_read(
+            "SELECT tag FROM tags WHERE flow = ? AND run_id = ? ORDER BY tag", [self.flow, self.id]
+        )
+        return [r[0] for r in rows]
+
+    @property
+    def executed_notebook(self) -> str:
+        return f"{self.home.run_prefix(self.flow, self.id)}/notebook.ipynb"
+
+    def steps(self) -> list[Step]:
+        rows = self._catalog.execute_read(
+            "SELECT step FROM tasks WHERE flow = ? AND run_id = ? GROUP BY step "
+            "ORDER BY min(started_at) NULLS LAST, step",
+            [self.flow, self.id],
+        )
+        return [Step(self, r[0]) for r in rows]
+
+    def __iter__(self) -> Iterator[Step]:
+        return iter(self.steps())
+
+    def __getitem__(self, step: str) -> Step:
+        names = [s.name for s in self.steps()]
+        if step not in names:
+            raise KeyError(f"run {self.pathspec} has no step {step!r} (steps: {', '.join(names)})")
+        return Step(self, step)
+
+    def __contains__(self, step: str) -> bool:
+        return step in {s.name for s in self.steps()}
+
+    @property
+    def data(self) -> Data:
+        """The final value of every name: each from its last successful producer."""
+        rows = self._catalog.execute_read(
+            "SELECT a.step, a.task_index, a.name FROM artifacts a JOIN tasks t USING "
+            "(flow, run_id, step, task_index) WHERE a.flow = ? AND a.run_id = ? "
+            "AND t.status IN ('succeeded', 'cached', 'cloned') ORDER BY t.ended_at",
+            [self.flow, self.id],
+        )
+        branches = self._branch_steps()
+        sources: dict[str, tuple[str, int]] = {}
+        for step, index, name in rows:
+            if step not in branches:
+                sources[name] = (step, index)
+        return Data(self, sources)
+
+    def _branch_steps(self) -> set[str]:
+        rows = self._catalog.execute_read(
+            "SELECT step FROM tasks WHERE flow = ? AND run_id = ? GROUP BY step "
+            "HAVING count(*) > 1 OR max(foreach_element) IS NOT NULL",
+            [self.flow, self.id],
+        )
+        return {r[0] for r in rows}
+
+
+class Step:
+    def __init__(self, run: Run, name: str) -> None:
+        self.run = run
+        self.name = name
+        self.pathspec = f"{run.pathspec}/{name}"
+
+    def __repr__(self) -> str:
+        return f"Step({self.pathspec!r})"
+
+    def tasks(self) -> list[Task]:
+        rows = self.run._catalog.execute_read(
+            "SELECT task_index FROM tasks WHERE flow = ? AND run_id = ? AND step = ? "
+            "ORDER BY task_index",
+            [self.run.flow, self.run.id, self.name],
+        )
+        return [Task(self, r[0]) for r in rows]
+
+    def __iter__(self) -> Iterator[Task]:
+        return iter(self.tasks())
+
+    def __getitem__(self, index: int) -> Task:
+        return Task(self, int(index))
+
+    @property
+    def task(self) -> Task:
+        """The step's task (the first one, for a branch)."""
+        return Task(self, 0)
+
+
+class Task:
+    def __init__(self, step: Step, index: int) -> None:
+        self.step = step
+        self.index = index
+        self.run = step.run
+        self.pathspec = f"{step.pathspec}/{index}"
+        rows = self.run._catalog.execute_read(
+            f"SELECT {', '.join(_TASK_COLUMNS)} FROM tasks "
+            "WHERE flow = ? AND run_id = ? AND step = ? AND task_index = ?",
+            [self.run.flow, self.run.id, step.name, index],
+        )
+        if not rows:
+            raise PathspecError(f"task {self.pathspec} does not exist",
+                                hint=f"list the tasks with: nbflow dump {step.pathspec}")
+        self._row = dict(zip(_TASK_COLUMNS, rows[0], strict=True))
+
+    def __repr__(self) -> str:
+        return f"Task({self.pathspec!r}, status={self.status!r})"
+
+    def __getattr__(self, name: str) -> Any:
+        row = self.__dict__.get("_row", {})
+        if name in row:
+            return row[name]
+        raise AttributeError(name)
+
+    @property
+    def successful(self) -> bool:
+        return self.status in ("succeeded", "cached", "cloned")
+
+    @property
+    def finished_at(self) -> datetime | None:
+        return self._row["ended_at"]  # type: ignore[no-any-return]
+
+    @property
+    def artifacts(self) -> dict[str, ArtifactRecord]:
+        rows = self.run._catalog.execute_read(
+            "SELECT name, type, hash, size, format, repr, shape, schema, metric, persisted, reason "
+            "FROM artifacts WHERE flow = ? AND run_id = ? AND step = ? AND task_index = ? "
+            "ORDER BY name",
+            [self.run.flow, self.run.id, self.step.name, self.index],
+        )
+        found = {}
+        for name, type_, hash_, size, fmt, text, shape, schema, metric, persisted, reason in rows:
+            found[name] = ArtifactRecord(
+                name=name, type=type_, hash=hash_, size=size or 0, format=fmt, repr=text or "",
+                shape=json.loads(shape) if shape else None,
+                schema=json.loads(schema) if schema else None, metric=metric,
+                persisted=bool(persisted), reason=reason,
+            )
+        return found
+
+    @property
+    def data(self) -> Data:
+        return Data(self.run, {n: (self.step.name, self.index) for n in self.artifacts})
+
+    @property
+    def log_path(self) -> str:
+        return f"{self.run.home.task_prefix(self.run.flow, self.run.id, self.step.name, self.index)}/notebook.ipynb"
+
+    def executed_notebook(self) -> Any:
+        import nbformat
+
+        return nbformat.reads(self.run.home.read_text(self.log_path), as_version=4)
+
+    def _streams(self, name: str) -> str:
+        from nbflow.kernel.tasknb import cell_role
+
+        try:
+            nb = self.executed_notebook()
+        except (FileNotFoundError, OSError):
+            return ""
+        parts = []
+        for cell in nb.cells:
+            if cell_role(cell)[0] != "step":
+                continue
+            for output in cell.get("outputs", []):
+                if output.get("output_type") == "stream" and output.get("name") == name:
+                    parts.append(output.get("text", ""))
+        return "".join(parts)
+
+    @property
+    def stdout(self) -> str:
+        return self._streams("stdout")
+
+    @property
+    def stderr(self) -> str:
+        return self._streams("stderr")
+
+
+class Data:
+    """Artifacts by attribute, each loaded from the store on first access."""
+
+    def __init__(self, run: Run, sources: dict[str, tuple[str, int]]) -> None:
+        self._run = run
+        self._sources = sources
+        self._values: dict[str, Any] = {}
+
+    def __dir__(self) -> list[str]:
+        return sorted(self._sources)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._sources
+
+    def __repr__(self) -> str:
+        return f"<data of {self._run.pathspec}: {', '.join(sorted(self._sources))}>"
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if name not in self._sources:
+            raise AttributeError(
+                f"{self._run.pathspec} has no artifact {name!r} "
+                f"(it has: {', '.join(sorted(self._sources)) or 'none'})"
+            )
+        if name not in self._values:
+            step, index = self._sources[name]
+            record = Task(Step(self._run, step), index).artifacts[name]
+            self._values[name] = load_artifact(self._run.home.objects, record)
+        return self._values[name]
+
+    def __getitem__(self, name: str) -> Any:
+        return getattr(self, name)

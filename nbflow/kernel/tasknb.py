@@ -1,0 +1,79 @@
+"""The notebook one task runs: setup cells, injected parameters, load, step, persist.
+
+Each generated cell carries ``metadata.nbflow = {"role": ..., "cell": N}`` so an
+error in any of them can be reported against the user's own cell number.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from nbflow.notebook.spec import NotebookSpec, StepSpec
+
+ROLES = ("setup", "parameters", "load", "step", "persist")
+
+
+def build_task_notebook(
+    spec: NotebookSpec,
+    step: StepSpec,
+    params: dict[str, Any],
+    load_plan: dict[str, Any],
+    persist_plan: dict[str, Any],
+) -> Any:
+    """Return an ``nbformat`` notebook node for one task of ``step``."""
+    import nbformat.v4 as v4
+
+    cells = []
+    for setup in spec.setup:
+        if setup.is_parameters:
+            cells.append(_cell(v4, parameters_source(params), "parameters", setup.cell))
+        else:
+            cells.append(_cell(v4, setup.source, "setup", setup.cell))
+    if not any(s.is_parameters for s in spec.setup) and params:
+        cells.append(_cell(v4, parameters_source(params), "parameters", None))
+    cells.append(_cell(v4, _call("load_inputs", load_plan), "load", step.cell))
+    cells.append(_cell(v4, step.source, "step", step.cell))
+    cells.append(_cell(v4, _call("persist_outputs", persist_plan), "persist", step.cell))
+    nb = v4.new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"name": step.magic.kernel or spec.kernel_name,
+                                 "display_name": step.magic.kernel or spec.kernel_name,
+                                 "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    nb.metadata["nbflow"] = {"flow": spec.flow, "step": step.name, "notebook": spec.path}
+    return nb
+
+
+def _cell(v4: Any, source: str, role: str, cell: int | None) -> Any:
+    tags = ["injected-parameters"] if role == "parameters" else [f"nbflow-{role}"]
+    return v4.new_code_cell(source, metadata={"tags": tags, "nbflow": {"role": role, "cell": cell}})
+
+
+def _call(function: str, plan: dict[str, Any]) -> str:
+    text = json.dumps(plan, separators=(",", ":"))
+    return (
+        "import nbflow.kernel.runtime as _nbflow_runtime\n"
+        f"_nbflow_runtime.{function}(globals(), {text!r})"
+    )
+
+
+def parameters_source(params: dict[str, Any]) -> str:
+    """Python assignments for the parameter values, like papermill's injected cell."""
+    lines = ["# Parameters injected by nbflow"]
+    lines += [f"{name} = {_literal(value)}" for name, value in params.items()]
+    return "\n".join(lines)
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"float({str(value)!r})"
+    if isinstance(value, (dict, list)):
+        return f"__import__('json').loads({json.dumps(value)!r})"
+    return repr(value)
+
+
+def cell_role(cell: Any) -> tuple[str, int | None]:
+    """(role, user's cell number) of a cell of a task notebook."""
+    meta = cell.get("metadata", {}).get("nbflow", {})
+    return meta.get("role", "step"), meta.get("cell")

@@ -1,0 +1,137 @@
+"""Run one task: its notebook on a fresh kernel, then read back what it stored."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from nbflow.errors import NbflowError, TaskFailed
+from nbflow.kernel.tasknb import build_task_notebook, cell_role
+from nbflow.notebook.spec import NotebookSpec
+from nbflow.run.jobs import Job
+from nbflow.store.home import Home
+from nbflow.store.manifest import TaskManifest, read_manifest
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+StartedCallback = Callable[[Job, int, str], None]  # job, pid, kernel mode
+
+
+@dataclass
+class TaskOutcome:
+    job: Job
+    manifest: TaskManifest | None
+    error: NbflowError | None
+    started: float
+    ended: float
+    pid: int | None
+    log_path: str | None
+    executed: Any = None  # the task's executed notebook
+
+
+class TaskExecutor:
+    """Turns a Job into a TaskOutcome; one instance serves every worker thread."""
+
+    def __init__(
+        self,
+        spec: NotebookSpec,
+        home: Home,
+        launcher: Any,
+        params: dict[str, Any],
+        flow: str,
+        run_id: int,
+        cwd: str,
+    ) -> None:
+        self.spec = spec
+        self.home = home
+        self.launcher = launcher
+        self.params = params
+        self.flow = flow
+        self.run_id = run_id
+        self.cwd = cwd
+
+    def run(self, job: Job, on_started: StartedCallback) -> TaskOutcome:
+        from nbflow.kernel.execute import execute_notebook
+
+        nb = build_task_notebook(self.spec, job.step, self.params, job.load_plan, job.persist_plan)
+        kernel_name = job.step.magic.kernel or self.spec.kernel_name
+        started = time.time()
+        pid: int | None = None
+        error: NbflowError | None = None
+        executed = nb
+        try:
+            kernel = self.launcher.start(kernel_name)
+            pid = kernel.pid
+            on_started(job, kernel.pid, kernel.mode)
+            try:
+                executed = execute_notebook(
+                    nb, kernel, cwd=self.cwd, timeout=job.step.magic.timeout
+                )
+            finally:
+                kernel.shutdown()
+        except Exception as exc:  # every failure of the task becomes a TaskFailed
+            executed = getattr(exc, "nb", None) or nb
+            error = self._task_error(job, exc)
+        ended = time.time()
+        log_path = self._save_log(job, executed)
+        manifest = None
+        if error is None:
+            manifest = read_manifest(self.home, self.flow, self.run_id, job.step.name, job.index)
+            if manifest is None:
+                error = TaskFailed(
+                    "the task ended without writing its manifest (the kernel died?)",
+                    cell=job.step.cell,
+                    step=job.step.name,
+                    index=job.index,
+                    hint=f"look at the task log: {log_path}",
+                )
+        return TaskOutcome(job, manifest, error, started, ended, pid, log_path, executed)
+
+    def _task_error(self, job: Job, exc: BaseException) -> NbflowError:
+        """A TaskFailed that points at the user's cell, whatever part of the task failed."""
+        nb_cells = getattr(getattr(exc, "nb", None), "cells", None)
+        cell_index = getattr(exc, "cell_index", None)
+        if cell_index is None and isinstance(exc, NbflowError) and exc.cell is not None:
+            cell_index = exc.cell - 1  # the launcher's errors count the task notebook's cells
+        role, cell = "step", job.step.cell
+        if cell_index is not None and nb_cells is not None and 0 <= cell_index < len(nb_cells):
+            role, cell = cell_role(nb_cells[cell_index])
+        elif isinstance(exc, NbflowError) and getattr(exc, "fields", {}).get("role") is None:
+            role = "kernel" if nb_cells is None else "step"
+        ename = getattr(exc, "ename", None) or type(exc).__name__
+        evalue = _ANSI.sub("", getattr(exc, "evalue", None) or getattr(exc, "message", str(exc)))
+        traceback = _ANSI.sub("", "\n".join(getattr(exc, "traceback", None) or []))
+        where = {
+            "setup": f"setup cell {cell} failed while preparing the task",
+            "parameters": "the injected parameters failed",
+            "load": "loading the step's inputs failed",
+            "step": "the step failed",
+            "persist": "storing the step's outputs failed",
+            "kernel": "the task's kernel could not be started",
+        }[role]
+        message = f"{where}: {evalue}" if isinstance(exc, NbflowError) else f"{where}: {ename}: {evalue}"
+        return TaskFailed(
+            message,
+            notebook=self.spec.path,
+            cell=cell if cell is not None else job.step.cell,
+            step=job.step.name,
+            hint=getattr(exc, "hint", None),
+            index=job.index,
+            ename=ename,
+            evalue=evalue,
+            traceback=traceback,
+            role=role,
+        )
+
+    def _save_log(self, job: Job, executed: Any) -> str | None:
+        import nbformat
+
+        path = f"{self.home.task_prefix(self.flow, self.run_id, job.step.name, job.index)}/notebook.ipynb"
+        try:
+            self.home.write_text(path, nbformat.writes(executed))
+        except Exception:  # a log that cannot be written must not hide the task's own result
+            return None
+        return path

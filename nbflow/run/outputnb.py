@@ -1,0 +1,56 @@
+"""The run's executed notebook: the user's notebook with each step cell's outputs, as papermill leaves it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nbflow.kernel.tasknb import cell_role
+from nbflow.run.executor import TaskOutcome
+
+
+def assemble(source_nb: Any, outcomes: list[TaskOutcome]) -> Any:
+    """Fill ``source_nb`` (a copy) with outputs from the tasks' executed notebooks.
+
+    A branch cell gets every task's outputs in index order, each under a one-line
+    header. Setup cells get the outputs of the first task that ran them. Of a retried
+    task only the last attempt counts.
+    """
+    import copy
+
+    import nbformat.v4 as v4
+
+    nb = copy.deepcopy(source_nb)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+    by_cell: dict[int, list[tuple[int, str, list[Any]]]] = {}
+    setup_done: set[int] = set()
+    last = {o.job.label: o for o in sorted(outcomes, key=lambda o: o.job.attempt)}
+    for outcome in sorted(last.values(), key=lambda o: (o.job.step.cell, o.job.index)):
+        task_nb = outcome.executed
+        if task_nb is None:
+            continue
+        for task_cell in task_nb.cells:
+            role, number = cell_role(task_cell)
+            if number is None:
+                continue
+            if role == "step":
+                header = outcome.job.label if outcome.job.step.kind == "branch" else ""
+                if outcome.job.element is not None:
+                    header += f" ({outcome.job.step.magic.as_}={outcome.job.element})"
+                by_cell.setdefault(number, []).append(
+                    (outcome.job.index, header, list(task_cell.get("outputs", [])))
+                )
+            elif role == "setup" and number not in setup_done:
+                nb.cells[number - 1].outputs = list(task_cell.get("outputs", []))
+                setup_done.add(number)
+    for number, parts in by_cell.items():
+        outputs: list[Any] = []
+        for _index, header, cell_outputs in sorted(parts, key=lambda p: p[0]):
+            if header:
+                outputs.append(v4.new_output("stream", name="stdout", text=f"── {header} ──\n"))
+            outputs.extend(cell_outputs)
+        nb.cells[number - 1].outputs = outputs
+    nb.metadata.setdefault("nbflow", {})
+    return nb
