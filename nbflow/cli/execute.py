@@ -22,6 +22,12 @@ from nbflow.cli.main import report_errors
               help="Tasks running at once [default: CPU count].")
 @click.option("--max-num-splits", type=click.IntRange(min=1), default=100, show_default=True,
               help="Refuse a foreach wider than this.")
+@click.option("--no-cache", is_flag=True, help="Run every task, reusing nothing.")
+@click.option("--resume", is_flag=False, flag_value="", default=None, metavar="[RUN]",
+              help="New run that clones RUN's finished tasks (default: the latest run) and "
+                   "re-executes the rest with the current code and RUN's parameters.")
+@click.option("--from", "from_step", default=None, metavar="STEP",
+              help="With --resume: re-execute from STEP (and everything after it).")
 @click.option("--tag", "tags", multiple=True, help="Tag the run (repeatable).")
 @click.option("--output", type=click.Path(dir_okay=False),
               help="Also write the executed notebook here (it is always kept with the run).")
@@ -32,18 +38,27 @@ from nbflow.cli.main import report_errors
 @report_errors
 def execute(notebook: str, params: tuple[tuple[str, str], ...], raw: tuple[tuple[str, str], ...],
             files: tuple[str, ...], yamls: tuple[str, ...], max_workers: int | None,
-            max_num_splits: int, tags: tuple[str, ...], output: str | None, home: str | None,
+            max_num_splits: int, no_cache: bool, resume: str | None, from_step: str | None,
+            tags: tuple[str, ...], output: str | None, home: str | None,
             catalog: str | None, quiet: bool) -> None:
     """Run NOTEBOOK headless: each %%step/%%branch task in its own kernel, in parallel where
     steps share no data. Exit code 0 when every step succeeded, 1 when a step failed,
     2 when the notebook or the arguments are invalid (nothing ran)."""
+    from nbflow.errors import ResumeError
     from nbflow.notebook.params import resolve_parameters
     from nbflow.run.driver import execute as run_notebook
     from nbflow.run.driver import prepare
     from nbflow.run.options import RunOptions
 
     spec, dag = prepare(notebook)
-    values = resolve_parameters(
+    if resume is not None and (params or raw or files or yamls):
+        raise ResumeError("--resume runs with the parameters of the run it resumes; "
+                          "-p/-r/-f/-y cannot be combined with it",
+                          hint="drop the parameters, or start a fresh run without --resume")
+    if from_step is not None and resume is None:
+        raise ResumeError("--from needs --resume", hint=f"nbflow execute {notebook} --resume "
+                          f"--from {from_step}")
+    values = {} if resume is not None else resolve_parameters(
         spec.parameters,
         cli=dict(params),
         raw=dict(raw),
@@ -55,6 +70,9 @@ def execute(notebook: str, params: tuple[tuple[str, str], ...], raw: tuple[tuple
         params=values,
         max_workers=max_workers or os.cpu_count() or 1,
         max_num_splits=max_num_splits,
+        no_cache=no_cache,
+        resume=resume,
+        from_step=from_step,
         tags=tags,
         output=output,
         home=home,
@@ -104,6 +122,11 @@ def _print_summary(result: Any, notebook: str) -> None:
         click.echo(f"  {step:<20} {status:<10} {tasks}", err=True)
     click.secho(f"run {result.pathspec} {summary.status}", fg=colour, bold=True, err=True)
     click.echo(f"executed notebook: {result.notebook_path}", err=True)
+    if summary.reused:
+        parts = [f"{n} {status}" for status, n in sorted(summary.reused.items())]
+        click.echo(f"reused without a kernel: {', '.join(parts)}", err=True)
     if summary.status != "succeeded":
         for error in summary.errors:
             click.secho(f"error: {str(error).splitlines()[0]}", fg="red", err=True)
+        click.echo(f"fix the notebook, then continue with: nbflow execute {notebook} "
+                   f"--resume {result.run_id}", err=True)

@@ -69,6 +69,9 @@ def report_errors(function: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def main() -> None:
+    from nbflow._imports import skip_slow_optional_imports
+
+    skip_slow_optional_imports()
     cli(prog_name="nbflow")
 
 

@@ -170,12 +170,28 @@ class Run:
         return f"{self.home.run_prefix(self.flow, self.id)}/notebook.ipynb"
 
     def steps(self) -> list[Step]:
+        """The run's steps in cell order (those that never ran included)."""
         rows = self._catalog.execute_read(
-            "SELECT step FROM tasks WHERE flow = ? AND run_id = ? GROUP BY step "
-            "ORDER BY min(started_at) NULLS LAST, step",
+            "SELECT step FROM steps WHERE flow = ? AND run_id = ? ORDER BY cell",
             [self.flow, self.id],
         )
         return [Step(self, r[0]) for r in rows]
+
+    def dag(self) -> list[dict[str, Any]]:
+        """The planned steps: kind, cell, parents, inputs, outputs (cell order)."""
+        rows = self._catalog.execute_read(
+            "SELECT step, kind, cell, foreach, as_var, parents, inputs, outputs FROM steps "
+            "WHERE flow = ? AND run_id = ? ORDER BY cell",
+            [self.flow, self.id],
+        )
+        keys = ("step", "kind", "cell", "foreach", "as_var", "parents", "inputs", "outputs")
+        found = []
+        for row in rows:
+            item = dict(zip(keys, row, strict=True))
+            for key in ("parents", "inputs", "outputs"):
+                item[key] = json.loads(item[key] or "[]")
+            found.append(item)
+        return found
 
     def __iter__(self) -> Iterator[Step]:
         return iter(self.steps())
@@ -191,27 +207,26 @@ class Run:
 
     @property
     def data(self) -> Data:
-        """The final value of every name: each from its last successful producer."""
+        """The final value of every name, as the kernel would hold it after running the
+        notebook top to bottom: each name from its last producer in cell order; a
+        branch's name is the list of its tasks' namespaces."""
         rows = self._catalog.execute_read(
-            "SELECT a.step, a.task_index, a.name FROM artifacts a JOIN tasks t USING "
-            "(flow, run_id, step, task_index) WHERE a.flow = ? AND a.run_id = ? "
-            "AND t.status IN ('succeeded', 'cached', 'cloned') ORDER BY t.ended_at",
+            "SELECT s.step, s.kind, a.name FROM steps s "
+            "LEFT JOIN tasks t ON t.flow = s.flow AND t.run_id = s.run_id AND t.step = s.step "
+            "AND t.status IN ('succeeded', 'cached', 'cloned') "
+            "LEFT JOIN artifacts a ON a.flow = t.flow AND a.run_id = t.run_id "
+            "AND a.step = t.step AND a.task_index = t.task_index "
+            "WHERE s.flow = ? AND s.run_id = ? AND (s.kind = 'branch' OR a.name IS NOT NULL) "
+            "ORDER BY s.cell",
             [self.flow, self.id],
         )
-        branches = self._branch_steps()
-        sources: dict[str, tuple[str, int]] = {}
-        for step, index, name in rows:
-            if step not in branches:
-                sources[name] = (step, index)
+        sources: dict[str, tuple[str, int | None]] = {}
+        for step, kind, name in rows:
+            if kind == "branch":
+                sources[step] = (step, None)
+            elif not name.startswith("_"):
+                sources[name] = (step, 0)
         return Data(self, sources)
-
-    def _branch_steps(self) -> set[str]:
-        rows = self._catalog.execute_read(
-            "SELECT step FROM tasks WHERE flow = ? AND run_id = ? GROUP BY step "
-            "HAVING count(*) > 1 OR max(foreach_element) IS NOT NULL",
-            [self.flow, self.id],
-        )
-        return {r[0] for r in rows}
 
 
 class Step:
@@ -335,7 +350,7 @@ class Task:
 class Data:
     """Artifacts by attribute, each loaded from the store on first access."""
 
-    def __init__(self, run: Run, sources: dict[str, tuple[str, int]]) -> None:
+    def __init__(self, run: Run, sources: dict[str, tuple[str, int | None]]) -> None:
         self._run = run
         self._sources = sources
         self._values: dict[str, Any] = {}
@@ -359,9 +374,28 @@ class Data:
             )
         if name not in self._values:
             step, index = self._sources[name]
-            record = Task(Step(self._run, step), index).artifacts[name]
-            self._values[name] = load_artifact(self._run.home.objects, record)
+            if index is None:
+                self._values[name] = self._join(step)
+            else:
+                record = Task(Step(self._run, step), index).artifacts[name]
+                self._values[name] = load_artifact(self._run.home.objects, record)
         return self._values[name]
+
+    def _join(self, step: str) -> list[Any]:
+        """A branch's result as a join sees it: one lazy namespace per task, in order."""
+        from nbflow.kernel.namespace import Namespace
+
+        store = self._run.home.objects
+        joined = []
+        for task in Step(self._run, step).tasks():
+            records = task.artifacts
+
+            def loader(name: str, records: dict[str, ArtifactRecord] = records) -> Any:
+                return load_artifact(store, records[name])
+
+            joined.append(Namespace(label=f"{step}[{task.index}]", lazy=set(records),
+                                    loader=loader))
+        return joined
 
     def __getitem__(self, name: str) -> Any:
         return getattr(self, name)

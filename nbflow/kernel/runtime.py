@@ -85,9 +85,9 @@ def persist_outputs(ns: dict[str, Any], plan_json: str) -> None:
         if name in ns and not name.startswith("_")
     ]
     splits = {
-        name: [save_artifact(home.objects, f"{name}[{i}]", v) for i, v in enumerate(ns[name])]
+        name: [save_artifact(home.objects, f"{name}[{i}]", v) for i, v in enumerate(items)]
         for name in plan.get("splits", [])
-        if name in ns
+        if (items := _iterable(ns.get(name))) is not None
     }
     missing = [n for n in plan["outputs"] if n not in ns and not n.startswith("_")]
     warnings = _mutation_warnings(plan, ns)
@@ -125,6 +125,16 @@ def _fingerprint(value: Any, size: int) -> str | None:
     try:
         return xxhash.xxh3_128_hexdigest(cloudpickle.dumps(value, protocol=5))
     except Exception:  # unpicklable inputs cannot be checked; that is not the step's fault
+        return None
+
+
+def _iterable(value: Any) -> list[Any] | None:
+    """The elements a ``--foreach`` over ``value`` iterates, or None if it cannot."""
+    if value is None or isinstance(value, (str, bytes)):
+        return None
+    try:
+        return list(value)
+    except TypeError:
         return None
 
 

@@ -27,6 +27,9 @@ KERNEL_NAMES = frozenset({"get_ipython", "display", "In", "Out", "exit", "quit"}
 NOT_INPUTS = frozenset(dir(builtins)) | KERNEL_NAMES
 _TIME_LINE = re.compile(r"^(\s*)%time\s+(?=\S)", re.MULTILINE)
 _TIME_CELL = re.compile(r"\A\s*%%time[ \t]*$", re.MULTILINE)
+# A line magic or shell escape on a line of its own binds no name (`%load_ext nbflow`,
+# `!pip install x`); blanking it lets plain `ast` read the cell without IPython.
+_BARE_MAGIC = re.compile(r"^[ \t]*[%!](?!%)[^\n=]*$", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -43,10 +46,22 @@ def _transformer() -> Any:
     return TransformerManager()
 
 
+def magic_lines(source: str) -> list[str]:
+    """The stand-alone ``%magic`` / ``!shell`` lines ``to_python`` may blank out."""
+    return [line.strip() for line in _BARE_MAGIC.findall(source)]
+
+
 def to_python(source: str) -> str:
     """Turn IPython syntax (``%magic``, ``!cmd``, ``x?``) into Python with the same lines."""
     # `%time stmt` / `%%time` run their code in the user namespace: keep it visible.
     source = _TIME_CELL.sub("", _TIME_LINE.sub(r"\1", source), count=1)
+    # Importing IPython costs ~0.3 s: skip it for cells that are (nearly) plain Python.
+    for candidate in (source, _BARE_MAGIC.sub("", source)):
+        try:
+            ast.parse(candidate)
+        except SyntaxError:
+            continue
+        return candidate
     blank = len(source) - len(source.lstrip("\n"))
     try:
         python: str = _transformer().transform_cell(source)

@@ -55,43 +55,69 @@ def setup_imports(spec: NotebookSpec) -> list[str]:
 
 
 def execute(
-    spec: NotebookSpec, dag: Dag, options: RunOptions, *, stream: TextIO | None = None
+    spec: NotebookSpec,
+    dag: Dag,
+    options: RunOptions,
+    *,
+    stream: TextIO | None = None,
+    observers: tuple[Any, ...] = (),
 ) -> RunResult:
-    from nbflow.kernel.launcher import KernelLauncher
+    """Run the notebook. ``observers`` get every progress event (see ``Progress``), plus
+    ``run_started(pathspec, dag)`` before the first task."""
     from nbflow.run.executor import TaskExecutor
+    from nbflow.run.plan import Planner
     from nbflow.run.recorder import Recorder
+    from nbflow.run.reuse import CacheIndex, plan_resume
     from nbflow.run.scheduler import Scheduler
     from nbflow.store.catalog import Catalog
+    from nbflow.store.crashed import mark_crashed_runs
     from nbflow.store.home import Home
 
     stream = stream or sys.stderr
     _quiet_library_logs()
     home = Home(options.home, catalog=options.catalog)
     catalog = Catalog(home.catalog_path)
-    run_id = catalog.new_run(_run_record(spec, options))
+    mark_crashed_runs(catalog)
+    resume = None
+    params = options.params
+    if options.resume is not None:
+        resume = plan_resume(catalog, dag, options.resume, options.from_step)
+        params = resume.params
+    run_id = catalog.new_run(_run_record(spec, dag, params, options,
+                                         resume.origin_run if resume else None))
     pathspec = f"{spec.flow}/{run_id}"
-    progress = Progress(pathspec, stream=stream, quiet=options.quiet)
-    progress.message(f"run {pathspec} of {spec.path} ({len(dag.steps)} steps, home {home.url})")
+    progress = Progress(pathspec, stream=stream, quiet=options.quiet, observers=observers)
+    for observer in observers:
+        if hasattr(observer, "run_started"):
+            observer.run_started(pathspec, dag)
+    origin = f", resuming {spec.flow}/{resume.origin_run}" if resume else ""
+    progress.message(f"run {pathspec} of {spec.path} ({len(dag.steps)} steps{origin}, "
+                     f"home {home.url})")
     for warning in dag.warnings:
         progress.message(f"warning: {warning}")
     recorder = Recorder(catalog)
     cwd = str(Path(spec.path).resolve().parent)
     env = {"NBFLOW_HOME": home.url, "NBFLOW_RUN": pathspec}
-    launcher = KernelLauncher(
-        cwd=cwd, env=env, preload=[*setup_imports(spec), *RUNTIME_MODULES]
-    )
-    executor = TaskExecutor(spec, home, launcher, options.params, spec.flow, run_id, cwd)
+
+    def launcher() -> Any:
+        from nbflow.kernel.launcher import KernelLauncher
+
+        return KernelLauncher(cwd=cwd, env=env, preload=[*setup_imports(spec), *RUNTIME_MODULES])
+
+    planner = Planner(dag, home, params, flow=spec.flow, run_id=run_id,
+                      max_num_splits=options.max_num_splits, directory=cwd)
+    executor = TaskExecutor(spec, home, launcher, params, spec.flow, run_id, cwd)
     scheduler = Scheduler(
-        dag, executor, recorder, progress, home=home, params=options.params,
-        max_workers=options.max_workers, max_num_splits=options.max_num_splits,
+        dag, planner, executor, recorder, progress, max_workers=options.max_workers,
+        cache=None if options.no_cache else CacheIndex(catalog, home, [s.name for s in dag.steps]),
+        resume=resume,
     )
     summary: RunSummary | None = None
     try:
         summary = scheduler.run()
     finally:
-        launcher.close()
-        status = summary.status if summary else "cancelled"
-        _finish(recorder, spec.flow, run_id, status, summary)
+        executor.close()
+        _finish(recorder, spec.flow, run_id, summary)
     notebook_path = _write_notebook(spec, home, run_id, summary, options.output)
     return RunResult(spec.flow, run_id, summary, notebook_path)
 
@@ -104,18 +130,39 @@ def _quiet_library_logs() -> None:
         logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
-def _finish(recorder: Any, flow: str, run_id: int, status: str, summary: RunSummary | None) -> None:
+def _finish(recorder: Any, flow: str, run_id: int, summary: RunSummary | None) -> None:
+    """Record how the run ended; with no summary the driver itself failed."""
     import time
 
     from nbflow.store import events as ev
 
-    error = "; ".join(str(e).splitlines()[0] for e in summary.errors) if summary else None
+    if summary is None:
+        status, error = "failed", f"nbflow stopped: {sys.exc_info()[1]!r}"
+    else:
+        status = summary.status
+        error = "; ".join(str(e).splitlines()[0] for e in summary.errors)
     recorder.emit(ev.RunFinished(flow=flow, run_id=run_id, status=status,
                                  ended_at=time.time(), error=error or None))
     recorder.close()
 
 
-def _run_record(spec: NotebookSpec, options: RunOptions) -> Any:
+def planned_steps(dag: Dag) -> list[dict[str, Any]]:
+    """The DAG as the catalog's ``steps`` rows."""
+    from nbflow.graph.resolve import exports
+
+    return [
+        {
+            "step": s.name, "kind": s.kind, "cell": s.cell, "foreach": s.magic.foreach,
+            "as_var": s.magic.as_ if s.kind == "branch" else None,
+            "parents": list(dag.parents[s.name]), "inputs": sorted(s.inputs),
+            "outputs": sorted(exports(s)),
+        }
+        for s in dag.steps
+    ]
+
+
+def _run_record(spec: NotebookSpec, dag: Dag, params: dict[str, Any], options: RunOptions,
+                origin_run: int | None) -> Any:
     from nbflow.store.events import RunRecord
 
     git = runinfo.git_info(str(Path(spec.path).resolve().parent))
@@ -125,7 +172,7 @@ def _run_record(spec: NotebookSpec, options: RunOptions) -> Any:
         notebook_hash=spec.content_hash,
         git_commit=git.commit,
         git_dirty=git.dirty,
-        params=dict(options.params),
+        params=dict(params),
         param_types={p.name: p.type for p in spec.parameters},
         tags=list(options.tags),
         user=runinfo.user(),
@@ -134,6 +181,8 @@ def _run_record(spec: NotebookSpec, options: RunOptions) -> Any:
         packages=runinfo.package_versions(),
         driver_pid=os.getpid(),
         driver_host=runinfo.host(),
+        steps=planned_steps(dag),
+        origin_run=origin_run,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,7 +40,7 @@ class TaskExecutor:
         self,
         spec: NotebookSpec,
         home: Home,
-        launcher: Any,
+        launcher_factory: Callable[[], Any],
         params: dict[str, Any],
         flow: str,
         run_id: int,
@@ -47,11 +48,26 @@ class TaskExecutor:
     ) -> None:
         self.spec = spec
         self.home = home
-        self.launcher = launcher
+        self._launcher_factory = launcher_factory
+        self._launcher: Any = None
+        self._lock = threading.Lock()
         self.params = params
         self.flow = flow
         self.run_id = run_id
         self.cwd = cwd
+
+    @property
+    def launcher(self) -> Any:
+        """Made on the first task that really runs: a fully cached run starts no kernel."""
+        with self._lock:
+            if self._launcher is None:
+                self._launcher = self._launcher_factory()
+            return self._launcher
+
+    def close(self) -> None:
+        with self._lock:
+            if self._launcher is not None:
+                self._launcher.close()
 
     def run(self, job: Job, on_started: StartedCallback) -> TaskOutcome:
         from nbflow.kernel.execute import execute_notebook

@@ -23,6 +23,11 @@ class Job:
     persist_plan: dict[str, Any]
     element: Any = None  # a short, JSON-able description of the foreach element
     attempt: int = 0
+    parts: Any = None  # cache.KeyParts
+
+    @property
+    def key(self) -> str | None:
+        return self.parts.key() if self.parts is not None else None
 
     @property
     def label(self) -> str:

@@ -11,8 +11,18 @@ WIDE = 8  # a branch with at least this many tasks gets a progress bar on a term
 
 
 class Progress:
-    def __init__(self, pathspec: str, *, stream: TextIO | None = None, quiet: bool = False) -> None:
+    """Prints task state changes and forwards each one to ``observers``.
+
+    An observer (e.g. the live run widget) implements any of ``message(text)``,
+    ``fan_out(step, n)``, ``started(step, index, pid, mode, attempt)``,
+    ``finished(step, index, status, seconds, note)`` and ``close()``; the scheduler's
+    worker threads call them, so they must be thread-safe.
+    """
+
+    def __init__(self, pathspec: str, *, stream: TextIO | None = None, quiet: bool = False,
+                 observers: tuple[Any, ...] = ()) -> None:
         self.pathspec = pathspec
+        self.observers = observers
         self.stream = stream or sys.stderr
         self.quiet = quiet
         self.tty = self.stream.isatty()
@@ -33,10 +43,18 @@ class Progress:
             else:
                 print(line, file=self.stream, flush=True)
 
+    def _notify(self, method: str, *args: Any) -> None:
+        for observer in self.observers:
+            handler = getattr(observer, method, None)
+            if handler is not None:
+                handler(*args)
+
     def message(self, text: str) -> None:
+        self._notify("message", text)
         self._line(text)
 
     def fan_out(self, step: str, n: int) -> None:
+        self._notify("fan_out", step, n)
         self._line(f"{self.pathspec}/{step}: fanning out into {n} task(s)")
         if self.tty and not self.quiet and n >= WIDE:
             from tqdm import tqdm
@@ -48,12 +66,14 @@ class Progress:
         return step in self._bars
 
     def started(self, step: str, index: int, pid: int, mode: str, attempt: int = 0) -> None:
+        self._notify("started", step, index, pid, mode, attempt)
         if self._wide(step):
             return
         again = f" (retry {attempt})" if attempt else ""
         self._line(f"{self.pathspec}/{step}/{index} started   pid {pid} [{mode}]{again}")
 
     def finished(self, step: str, index: int, status: str, seconds: float, note: str = "") -> None:
+        self._notify("finished", step, index, status, seconds, note)
         bar = self._bars.get(step)
         if bar is not None and status in ("succeeded", "cached"):
             with self._lock:
@@ -66,6 +86,7 @@ class Progress:
         self._line(f"{self.pathspec}/{step}/{index} {status:<9} {seconds:6.2f}s{extra}")
 
     def close(self) -> None:
+        self._notify("close")
         with self._lock:
             for bar in self._bars.values():
                 bar.close()

@@ -18,9 +18,12 @@ _STOP = object()
 
 
 class Recorder:
-    def __init__(self, catalog: Any, *, retries: int = 5) -> None:
+    def __init__(self, catalog: Any, *, retries: int = 5, linger: float = 0.05) -> None:
         self.catalog = catalog
         self.retries = retries
+        # After the first event of a batch, wait this long for more: events come in
+        # bursts (a step's cached tasks, a wide foreach), and each commit costs 20-50 ms.
+        self.linger = linger
         self._queue: queue.Queue[Any] = queue.Queue()
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._loop, name="nbflow-recorder", daemon=True)
@@ -41,6 +44,8 @@ class Recorder:
         stopping = False
         while not stopping:
             batch = [self._queue.get()]
+            if batch[0] is not _STOP:
+                time.sleep(self.linger)
             while True:
                 try:
                     batch.append(self._queue.get_nowait())

@@ -1,9 +1,10 @@
 """The run loop: start every ready task, up to ``max_workers`` at once, until nothing can run.
 
-A step is ready when every parent step succeeded. A failed task is retried up to
-its step's ``--retry``; a step that still fails stops only its descendants, so
-independent work finishes and is recorded. Ctrl-C cancels what has not started,
-kills the running kernels and marks the run cancelled.
+A step is ready when every parent step succeeded. Its tasks are reused when they can
+be (``--resume`` clones, cache hits: no kernel) and run otherwise. A failed task is
+retried up to its step's ``--retry``; a step that still fails stops only its
+descendants, so independent work finishes and is recorded. Ctrl-C cancels what has
+not started, kills the running kernels and marks the run cancelled.
 """
 
 from __future__ import annotations
@@ -14,24 +15,19 @@ import traceback as tb
 from dataclasses import dataclass, field
 from typing import Any
 
-from nbflow.errors import DagError, NbflowError, TaskFailed
+from nbflow.errors import NbflowError, TaskFailed
 from nbflow.graph.build import Dag
 from nbflow.graph.topo import descendants, topo_order
 from nbflow.ids import StepName
 from nbflow.notebook.spec import StepSpec
 from nbflow.run.executor import TaskExecutor, TaskOutcome
-from nbflow.run.jobs import (
-    Job,
-    StepResults,
-    describe_element,
-    element_spec,
-    input_specs,
-)
+from nbflow.run.jobs import Job, StepResults
+from nbflow.run.plan import Planner
 from nbflow.run.progress import Progress
 from nbflow.run.recorder import Recorder
+from nbflow.run.reuse import CacheIndex, ResumePlan, Reused, adopt
 from nbflow.store import events as ev
-from nbflow.store.home import Home
-from nbflow.store.serialize import save_artifact
+from nbflow.store.manifest import TaskManifest
 
 
 @dataclass
@@ -41,29 +37,31 @@ class RunSummary:
     errors: list[NbflowError] = field(default_factory=list)
     done: dict[StepName, StepResults] = field(default_factory=dict)
     outcomes: list[TaskOutcome] = field(default_factory=list)
+    reused: dict[str, int] = field(default_factory=dict)  # "cached"/"cloned" -> task count
 
 
 class Scheduler:
     def __init__(
         self,
         dag: Dag,
+        planner: Planner,
         executor: TaskExecutor,
         recorder: Recorder,
         progress: Progress,
         *,
-        home: Home,
-        params: dict[str, Any],
         max_workers: int,
-        max_num_splits: int,
+        cache: CacheIndex | None = None,
+        resume: ResumePlan | None = None,
     ) -> None:
         self.dag = dag
+        self.planner = planner
         self.executor = executor
         self.recorder = recorder
         self.progress = progress
-        self.home = home
-        self.params = params
+        self.home = planner.home
         self.max_workers = max(1, max_workers)
-        self.max_num_splits = max_num_splits
+        self.cache = cache
+        self.resume = resume
         self.flow = executor.flow
         self.run_id = executor.run_id
         self.status: dict[StepName, str] = {s.name: "waiting" for s in dag.steps}
@@ -71,103 +69,16 @@ class Scheduler:
         self.remaining: dict[StepName, int] = {}
         self.errors: list[NbflowError] = []
         self.outcomes: list[TaskOutcome] = []
-        self._splits = self._foreach_sources()
-
-    # -- planning -------------------------------------------------------------
-
-    def _foreach_sources(self) -> dict[StepName, set[str]]:
-        """For each step, the outputs that a downstream branch iterates over."""
-        splits: dict[StepName, set[str]] = {}
-        for step in self.dag.steps:
-            if step.kind != "branch" or step.magic.foreach is None:
-                continue
-            binding = self.dag.bindings[step.name].get(step.magic.foreach)
-            if binding is not None and binding.source == "step" and binding.step is not None:
-                splits.setdefault(binding.step, set()).add(step.magic.foreach)
-        return splits
+        self.reused: dict[str, int] = {}
 
     def _ready(self) -> list[StepSpec]:
-        order = topo_order(self.dag)
         steps = {s.name: s for s in self.dag.steps}
         return [
             steps[name]
-            for name in order
+            for name in topo_order(self.dag)
             if self.status[name] == "waiting"
             and all(self.status[p] == "succeeded" for p in self.dag.parents[name])
         ]
-
-    def _jobs(self, step: StepSpec) -> list[Job]:
-        base_inputs = input_specs(self.dag, step, self.done)
-        outputs = sorted(step.public_outputs)
-        if step.kind == "step":
-            return [self._job(step, 0, base_inputs, outputs)]
-        elements = self._elements(step)
-        if len(elements) > self.max_num_splits:
-            raise DagError(
-                f"--foreach {step.magic.foreach} has {len(elements)} elements, more than "
-                f"--max-num-splits {self.max_num_splits}",
-                cell=step.cell,
-                step=step.name,
-                hint=f"pass --max-num-splits {len(elements)} (or more) if the fan-out is intended",
-            )
-        outputs = sorted(set(outputs) | {step.magic.as_})
-        jobs = []
-        for i in range(len(elements)):
-            binding = self.dag.bindings[step.name][step.magic.foreach or ""]
-            loop_var = element_spec(step, i, step.magic.foreach or "", elements, binding.step)
-            job = self._job(step, i, [*base_inputs, loop_var], outputs)
-            job.element = describe_element(elements[i])
-            jobs.append(job)
-        return jobs
-
-    def _job(self, step: StepSpec, index: int, inputs: list[dict[str, Any]],
-             outputs: list[str]) -> Job:
-        common = {"home": self.home.url, "flow": self.flow, "run": self.run_id,
-                  "step": step.name, "index": index}
-        return Job(
-            step=step,
-            index=index,
-            load_plan={**common, "inputs": inputs},
-            persist_plan={**common, "outputs": outputs,
-                          "splits": sorted(self._splits.get(step.name, ()))},
-        )
-
-    def _elements(self, step: StepSpec) -> list[Any]:
-        name = step.magic.foreach or ""
-        binding = self.dag.bindings[step.name][name]
-        if binding.source == "parameter":
-            value = self.params[name]
-            self._check_iterable(step, name, value, f"parameter {name!r}")
-            return [save_artifact(self.home.objects, f"{name}[{i}]", v) for i, v in enumerate(value)]
-        if binding.source == "branch" and binding.step is not None:
-            return self.done[binding.step].ordered()
-        if binding.source == "step" and binding.step is not None:
-            manifest = self.done[binding.step].manifests[0]
-            if name not in manifest.splits:
-                raise DagError(
-                    f"--foreach {name}: step {binding.step!r} did not produce an iterable {name!r}",
-                    cell=step.cell,
-                    step=step.name,
-                    hint=f"make step {binding.step!r} bind {name!r} to a list, tuple or other iterable",
-                )
-            return list(manifest.splits[name])
-        raise DagError(
-            f"--foreach {name}: iterating over a name defined in a setup cell is not supported; "
-            "the driver cannot see setup values",
-            cell=step.cell,
-            step=step.name,
-            hint=f"produce {name!r} in a %%step (or make it a parameter) before this branch",
-        )
-
-    @staticmethod
-    def _check_iterable(step: StepSpec, name: str, value: Any, what: str) -> None:
-        if not isinstance(value, (list, tuple)):
-            raise DagError(
-                f"--foreach {name}: {what} is a {type(value).__name__}, not a list",
-                cell=step.cell,
-                step=step.name,
-                hint=f"give {name!r} a list value, e.g. -p {name} '[1, 2, 3]'",
-            )
 
     # -- running --------------------------------------------------------------
 
@@ -176,9 +87,12 @@ class Scheduler:
         running: dict[cf.Future[TaskOutcome], Job] = {}
         try:
             while True:
-                for step in self._ready():
-                    for job in self._expand(step):
-                        running[self._submit(pool, job)] = job
+                ready = self._ready()
+                while ready:  # reused steps finish at once and may make others ready
+                    for step in ready:
+                        for job in self._expand(step):
+                            running[self._submit(pool, job)] = job
+                    ready = self._ready()
                 if not running:
                     break
                 finished, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
@@ -195,8 +109,9 @@ class Scheduler:
         return self._summary("failed" if failed else "succeeded")
 
     def _expand(self, step: StepSpec) -> list[Job]:
+        """Plan the step's tasks, settle the reusable ones; return those to run."""
         try:
-            jobs = self._jobs(step)
+            jobs = self.planner.jobs(step, self.done)
         except NbflowError as exc:
             self._step_failed(step, exc)
             return []
@@ -207,7 +122,41 @@ class Scheduler:
             self.progress.fan_out(step.name, len(jobs))
         if not jobs:
             self.status[step.name] = "succeeded"
-        return jobs
+        reused = self._reusable(step, jobs)
+        for job in jobs:
+            if job.index in reused:
+                self._reuse(job, reused[job.index])
+        return [job for job in jobs if job.index not in reused]
+
+    def _reusable(self, step: StepSpec, jobs: list[Job]) -> dict[int, Reused]:
+        found: dict[int, Reused] = {}
+        if self.resume is not None:
+            for job in jobs:
+                clone = self.resume.reuse(self.home, self.flow, step.name, job.index)
+                if clone is not None:
+                    found[job.index] = clone
+        if self.cache is not None and not step.magic.no_cache:
+            wanted = {job.key: job.index for job in jobs if job.index not in found}
+            for key, hit in self.cache.lookup([k for k in wanted if k]).items():
+                found[wanted[key]] = hit
+        return found
+
+    def _reuse(self, job: Job, reused: Reused) -> None:
+        manifest = adopt(self.home, reused, self.flow, self.run_id)
+        now = time.time()
+        self.recorder.emit(ev.TaskFinished(
+            flow=self.flow, run_id=self.run_id, step=job.step.name, index=job.index,
+            status=reused.status,  # type: ignore[arg-type]
+            started_at=now, ended_at=now, duration_s=0.0,
+            peak_memory=None, error=None, cache_key=job.key, cached_from=reused.origin,
+            artifacts=list(manifest.artifacts), python=manifest.python,
+            packages=dict(manifest.packages), foreach_element=job.element,
+            cache_parts=job.parts.to_dict() if job.parts else None,
+        ))
+        self.reused[reused.status] = self.reused.get(reused.status, 0) + 1
+        self.progress.finished(job.step.name, job.index, reused.status, 0.0,
+                               f"from {reused.origin}")
+        self._task_succeeded(job, manifest)
 
     def _submit(self, pool: cf.ThreadPoolExecutor, job: Job) -> cf.Future[TaskOutcome]:
         return pool.submit(self.executor.run, job, self._on_started)
@@ -216,8 +165,8 @@ class Scheduler:
         self.progress.started(job.step.name, job.index, pid, mode, job.attempt)
         self.recorder.emit(ev.TaskStarted(
             flow=self.flow, run_id=self.run_id, step=job.step.name, index=job.index,
-            foreach_element=job.element, pid=pid, started_at=_now(), attempt=job.attempt + 1,
-            kernel_mode=mode,
+            foreach_element=job.element, pid=pid, started_at=time.time(),
+            attempt=job.attempt + 1, kernel_mode=mode,
         ))
 
     def _finish(self, job: Job, future: cf.Future[TaskOutcome]) -> Job | None:
@@ -231,40 +180,45 @@ class Scheduler:
         step = job.step
         seconds = outcome.ended - outcome.started
         if outcome.error is None and outcome.manifest is not None:
-            self.done[step.name].manifests[job.index] = outcome.manifest
             self._record_finished(outcome, "succeeded")
             self.progress.finished(step.name, job.index, "succeeded", seconds)
             for warning in outcome.manifest.warnings:
                 self.progress.message(f"warning: {warning}")
-            self.remaining[step.name] -= 1
-            if self.remaining[step.name] == 0 and self.status[step.name] == "running":
-                self.status[step.name] = "succeeded"
+            self._task_succeeded(job, outcome.manifest)
             return None
         error = outcome.error or TaskFailed("unknown failure", step=step.name)
+        self._record_finished(outcome, "failed")
         if job.attempt < step.magic.retry:
-            self._record_finished(outcome, "failed")
             self.progress.finished(step.name, job.index, "failed", seconds,
                                    f"retrying ({job.attempt + 1}/{step.magic.retry})")
             return Job(step, job.index, job.load_plan, job.persist_plan, job.element,
-                       job.attempt + 1)
-        self._record_finished(outcome, "failed")
+                       job.attempt + 1, job.parts)
         self.progress.finished(step.name, job.index, "failed", seconds)
         self.remaining[step.name] -= 1
         self._step_failed(step, error)
         return None
+
+    def _task_succeeded(self, job: Job, manifest: TaskManifest) -> None:
+        name = job.step.name
+        self.done[name].manifests[job.index] = manifest
+        self.remaining[name] -= 1
+        if self.remaining[name] == 0 and self.status[name] == "running":
+            self.status[name] = "succeeded"
 
     def _record_finished(self, outcome: TaskOutcome, status: str) -> None:
         m = outcome.manifest
         job = outcome.job
         self.recorder.emit(ev.TaskFinished(
             flow=self.flow, run_id=self.run_id, step=job.step.name, index=job.index,
-            status=status, ended_at=_now(), duration_s=outcome.ended - outcome.started,
+            status=status,  # type: ignore[arg-type]
+            ended_at=time.time(), duration_s=outcome.ended - outcome.started,
             peak_memory=m.peak_memory if m else None,
             error=str(outcome.error) if outcome.error else None,
-            cache_key=None, cached_from=None,
+            cache_key=job.key, cached_from=None,
             artifacts=list(m.artifacts) if m else [],
             python=m.python if m else None,
             packages=dict(m.packages) if m else {},
+            cache_parts=job.parts.to_dict() if job.parts else None,
         ))
 
     def _step_failed(self, step: StepSpec, error: NbflowError) -> None:
@@ -283,14 +237,13 @@ class Scheduler:
         self.progress.message("interrupted: cancelling tasks and stopping kernels")
         for future in running:
             future.cancel()
-        self.executor.launcher.close()
+        self.executor.close()
         pool.shutdown(wait=True, cancel_futures=True)
         for job in running.values():
             self.recorder.emit(ev.TaskFinished(
                 flow=self.flow, run_id=self.run_id, step=job.step.name, index=job.index,
-                status="cancelled", ended_at=_now(), duration_s=None, peak_memory=None,
-                error="cancelled by the user", cache_key=None, cached_from=None, artifacts=[],
-                python=None, packages={},
+                status="cancelled", ended_at=time.time(), error="cancelled by the user",
+                cache_key=job.key,
             ))
         for name, state in self.status.items():
             if state in ("waiting", "running"):
@@ -298,8 +251,5 @@ class Scheduler:
 
     def _summary(self, status: str) -> RunSummary:
         self.progress.close()
-        return RunSummary(status, dict(self.status), self.errors, self.done, self.outcomes)
-
-
-def _now() -> float:
-    return time.time()
+        return RunSummary(status, dict(self.status), self.errors, self.done, self.outcomes,
+                          self.reused)

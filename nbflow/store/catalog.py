@@ -146,6 +146,14 @@ class Catalog:
             tags = [[run.flow, run_id, tag] for tag in dict.fromkeys(run.tags)]
             if tags:
                 con.executemany("INSERT INTO tags VALUES (?, ?, ?)", tags)
+            steps = [
+                [run.flow, run_id, s["step"], s["kind"], s.get("cell"), s.get("foreach"),
+                 s.get("as_var"), _json(s.get("parents", [])), _json(s.get("inputs", [])),
+                 _json(s.get("outputs", []))]
+                for s in run.steps
+            ]
+            if steps:
+                con.executemany("INSERT INTO steps VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", steps)
         return run_id
 
     def apply(self, events: Sequence[CatalogEvent]) -> None:
@@ -162,6 +170,12 @@ class Catalog:
                     _run_finished(con, event)
                 else:
                     raise CatalogError(f"not a catalog event: {event!r}")
+
+    def apply_sql(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
+        """Run a few parameterized writes as one transaction (repairs, not run events)."""
+        with self._transaction(write=True) as con:
+            for sql, params in statements:
+                con.execute(sql, params)
 
     # -- reading ----------------------------------------------------------------------
 
@@ -350,7 +364,7 @@ def _task_started(con: duckdb.DuckDBPyConnection, e: TaskStarted) -> None:
                attempt = excluded.attempt, pid = excluded.pid, started_at = excluded.started_at,
                kernel_mode = excluded.kernel_mode, ended_at = NULL, duration_s = NULL,
                error = NULL""",
-        [e.flow, e.run_id, e.step, e.index, _json(e.foreach_element), e.attempt, e.pid,
+        [e.flow, e.run_id, e.step, e.index, _json_or_null(e.foreach_element), e.attempt, e.pid,
          _ts(e.started_at), e.kernel_mode],
     )
 
@@ -360,18 +374,19 @@ def _task_finished(con: duckdb.DuckDBPyConnection, e: TaskFinished) -> None:
     con.execute(
         """INSERT INTO tasks (flow, run_id, step, task_index, status, attempt, started_at,
                ended_at, duration_s, peak_memory, error, cache_key, cached_from, python,
-               packages, foreach_element)
-           VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+               packages, foreach_element, cache_parts)
+           VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
            ON CONFLICT (flow, run_id, step, task_index) DO UPDATE SET
                status = excluded.status, started_at = coalesce(started_at, excluded.started_at),
                foreach_element = coalesce(excluded.foreach_element, foreach_element),
                ended_at = excluded.ended_at, duration_s = excluded.duration_s,
                peak_memory = excluded.peak_memory, error = excluded.error,
                cache_key = excluded.cache_key, cached_from = excluded.cached_from,
-               python = excluded.python, packages = excluded.packages""",
+               python = excluded.python, packages = excluded.packages,
+               cache_parts = excluded.cache_parts""",
         [*key, e.status, _ts(e.started_at), _ts(e.ended_at), e.duration_s, e.peak_memory,
          e.error, e.cache_key, e.cached_from, e.python, _json(e.packages),
-         _json_or_null(e.foreach_element)],
+         _json_or_null(e.foreach_element), _json_or_null(e.cache_parts)],
     )
     con.execute(
         "DELETE FROM artifacts WHERE flow = ? AND run_id = ? AND step = ? AND task_index = ?",

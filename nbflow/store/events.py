@@ -38,6 +38,8 @@ class RunRecord:
     params: dict[str, Any] = field(default_factory=dict)
     param_types: dict[str, str] = field(default_factory=dict)  # default: the value's type
     tags: list[str] = field(default_factory=list)
+    # The planned DAG: dicts with step, kind, cell, foreach, as_var, parents, inputs, outputs.
+    steps: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -73,6 +75,7 @@ class TaskFinished:
     packages: dict[str, str] = field(default_factory=dict)
     started_at: float | None = None  # only used when no TaskStarted was recorded
     foreach_element: Any = None  # for tasks never started (cached, cloned); None keeps the row's
+    cache_parts: dict[str, Any] | None = None  # what cache_key hashes, for `nbflow why`
 
     @classmethod
     def from_manifest(

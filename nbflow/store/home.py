@@ -130,15 +130,16 @@ class Home:
 
     # -- small files (manifests, notebooks) ---------------------------------------
 
-    def write_bytes(self, path: str, data: bytes) -> None:
-        """Write ``path`` atomically: readers see the old file or all of the new one."""
+    def write_bytes(self, path: str, data: bytes, *, fsync: bool | None = None) -> None:
+        """Write ``path`` atomically: readers see the old file or all of the new one.
+        ``fsync=False`` skips the flush to disk for files that can be rebuilt."""
         if self.is_local:
-            write_atomic(path, data, fsync=self.fsync)
+            write_atomic(path, data, fsync=self.fsync if fsync is None else fsync)
         else:
             self.fs.pipe_file(path, data)  # one PUT: atomic on object stores
 
-    def write_text(self, path: str, text: str) -> None:
-        self.write_bytes(path, text.encode("utf-8"))
+    def write_text(self, path: str, text: str, *, fsync: bool | None = None) -> None:
+        self.write_bytes(path, text.encode("utf-8"), fsync=fsync)
 
     def read_bytes(self, path: str) -> bytes:
         try:

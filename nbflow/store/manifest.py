@@ -67,10 +67,10 @@ def manifest_path(home: Home, flow: str, run: int | str, step: str, index: int |
     return f"{home.task_prefix(flow, run, step, index)}/{MANIFEST_NAME}"
 
 
-def write_manifest(home: Home, manifest: TaskManifest) -> str:
+def write_manifest(home: Home, manifest: TaskManifest, *, fsync: bool | None = None) -> str:
     """Write the manifest atomically; call it after every object of the task is stored."""
     path = manifest_path(home, manifest.flow, manifest.run, manifest.step, manifest.index)
-    home.write_text(path, manifest.to_json())
+    home.write_text(path, manifest.to_json(), fsync=fsync)
     return path
 
 

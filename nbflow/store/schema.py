@@ -166,8 +166,45 @@ def _comments(spec: dict[str, dict[str, str]]) -> str:
     return "\n".join(statements)
 
 
+_V2_STEPS = """
+CREATE TABLE steps (
+    flow VARCHAR NOT NULL,
+    run_id INTEGER NOT NULL,
+    step VARCHAR NOT NULL,
+    kind VARCHAR NOT NULL,
+    cell INTEGER,
+    foreach VARCHAR,
+    as_var VARCHAR,
+    parents JSON,
+    inputs JSON,
+    outputs JSON,
+    PRIMARY KEY (flow, run_id, step)
+);
+"""
+
+_V2_COMMENTS: dict[str, dict[str, str]] = {
+    "steps": {
+        "": "The DAG of a run as planned: one row per %%step/%%branch cell",
+        "kind": "step | branch",
+        "cell": "1-based position of the step's cell in the notebook",
+        "foreach": "For a branch: the name it iterates over",
+        "as_var": "For a branch: the loop variable (--as)",
+        "parents": "Upstream steps, JSON list (inferred edges and --after)",
+        "inputs": "Names the step reads, JSON list",
+        "outputs": "Names the step binds, JSON list (a branch exports its own name)",
+    },
+}
+
+
 MIGRATIONS: list[str] = [
     _V1_TABLES + _comments(_V1_COMMENTS),
+    _V2_STEPS + _comments(_V2_COMMENTS).replace(
+        "COMMENT ON VIEW metrics IS 'Numeric scalar artifacts: name, value';", ""
+    ),
+    "ALTER TABLE tasks ADD COLUMN cache_parts JSON;"
+    "COMMENT ON COLUMN tasks.cache_parts IS "
+    "'What the cache key hashes, part by part (nbflow why compares these)';"
+    "CREATE INDEX tasks_cache_key ON tasks (cache_key);",
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,118 @@
+"""Turning a ready step into jobs: inputs to load, outputs to persist, foreach elements, cache keys.
+
+Shared by the scheduler (which runs or reuses the jobs) and ``nbflow why`` (which only
+explains what would happen).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nbflow.errors import DagError
+from nbflow.graph.build import Dag
+from nbflow.ids import StepName
+from nbflow.notebook.spec import StepSpec
+from nbflow.run import cache
+from nbflow.run.jobs import Job, StepResults, describe_element, element_spec, input_specs
+from nbflow.store.home import Home
+from nbflow.store.serialize import save_artifact
+
+
+class Planner:
+    def __init__(
+        self, dag: Dag, home: Home, params: dict[str, Any], *, flow: str, run_id: int,
+        max_num_splits: int, directory: str,
+    ) -> None:
+        self.dag = dag
+        self.spec = dag.spec
+        self.home = home
+        self.params = params
+        self.flow = flow
+        self.run_id = run_id
+        self.max_num_splits = max_num_splits
+        self.directory = directory
+        self.setup_digest = cache.setup_digest(dag.spec)
+        self.splits = self._foreach_sources()
+        self.snapshots: dict[StepName, dict[str, str]] = {}
+
+    def _foreach_sources(self) -> dict[StepName, set[str]]:
+        """For each step, the outputs that a downstream branch iterates over."""
+        splits: dict[StepName, set[str]] = {}
+        for step in self.dag.steps:
+            if step.kind != "branch" or step.magic.foreach is None:
+                continue
+            binding = self.dag.bindings[step.name].get(step.magic.foreach)
+            if binding is not None and binding.source == "step" and binding.step is not None:
+                splits.setdefault(binding.step, set()).add(step.magic.foreach)
+        return splits
+
+    def jobs(self, step: StepSpec, done: dict[StepName, StepResults]) -> list[Job]:
+        """Every task of ``step``, each with its load/persist plans and cache key."""
+        base_inputs = input_specs(self.dag, step, done)
+        snapshots = self.snapshots.setdefault(
+            step.name, cache.snapshot_files(step, self.directory))
+        outputs = sorted(step.public_outputs)
+        if step.kind == "step":
+            return [self._job(step, 0, base_inputs, outputs, snapshots)]
+        elements = self._elements(step, done)
+        if len(elements) > self.max_num_splits:
+            raise DagError(
+                f"--foreach {step.magic.foreach} has {len(elements)} elements, more than "
+                f"--max-num-splits {self.max_num_splits}",
+                notebook=self.spec.path, cell=step.cell, step=step.name,
+                hint=f"pass --max-num-splits {len(elements)} (or more) if the fan-out is intended",
+            )
+        outputs = sorted(set(outputs) | {step.magic.as_})
+        binding = self.dag.bindings[step.name][step.magic.foreach or ""]
+        jobs = []
+        for i, item in enumerate(elements):
+            loop_var = element_spec(step, i, step.magic.foreach or "", elements, binding.step)
+            job = self._job(step, i, [*base_inputs, loop_var], outputs, snapshots)
+            job.element = describe_element(item)
+            jobs.append(job)
+        return jobs
+
+    def _job(self, step: StepSpec, index: int, inputs: list[dict[str, Any]],
+             outputs: list[str], snapshots: dict[str, str]) -> Job:
+        common = {"home": self.home.url, "flow": self.flow, "run": self.run_id,
+                  "step": step.name, "index": index}
+        parts = cache.key_parts(self.spec, step, setup=self.setup_digest, params=self.params,
+                                load_inputs=inputs, snapshots=snapshots)
+        return Job(
+            step=step,
+            index=index,
+            load_plan={**common, "inputs": inputs},
+            persist_plan={**common, "outputs": outputs,
+                          "splits": sorted(self.splits.get(step.name, ()))},
+            parts=parts,
+        )
+
+    def _elements(self, step: StepSpec, done: dict[StepName, StepResults]) -> list[Any]:
+        name = step.magic.foreach or ""
+        binding = self.dag.bindings[step.name][name]
+        if binding.source == "parameter":
+            value = self.params[name]
+            if not isinstance(value, (list, tuple)):
+                raise DagError(
+                    f"--foreach {name}: parameter {name!r} is a {type(value).__name__}, not a list",
+                    notebook=self.spec.path, cell=step.cell, step=step.name,
+                    hint=f"give {name!r} a list value, e.g. -p {name} '[1, 2, 3]'",
+                )
+            return [save_artifact(self.home.objects, f"{name}[{i}]", v) for i, v in enumerate(value)]
+        if binding.source == "branch" and binding.step is not None:
+            return done[binding.step].ordered()
+        if binding.source == "step" and binding.step is not None:
+            manifest = done[binding.step].manifests[0]
+            if name not in manifest.splits:
+                raise DagError(
+                    f"--foreach {name}: step {binding.step!r} did not produce an iterable {name!r}",
+                    notebook=self.spec.path, cell=step.cell, step=step.name,
+                    hint=f"make step {binding.step!r} bind {name!r} to a list, tuple or other iterable",
+                )
+            return list(manifest.splits[name])
+        raise DagError(
+            f"--foreach {name}: iterating over a name defined in a setup cell is not supported "
+            "yet; the driver cannot see setup values",
+            notebook=self.spec.path, cell=step.cell, step=step.name,
+            hint=f"produce {name!r} in a %%step (or make it a parameter) before this branch",
+        )
