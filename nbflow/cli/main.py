@@ -17,6 +17,7 @@ class LazyGroup(click.Group):
     COMMANDS = {
         "execute": ("nbflow.cli.execute", "execute", "Run a notebook headless as a DAG of tasks."),
         "show": ("nbflow.cli.show", "show", "Print a notebook's DAG: steps, edges, inputs, outputs."),
+        "why": ("nbflow.cli.why", "why", "Say which steps would run or be reused, and why."),
         "runs": ("nbflow.cli.read", "runs", "List runs, newest first."),
         "logs": ("nbflow.cli.read", "logs", "Print a task's output (stdout, stderr, error)."),
         "dump": ("nbflow.cli.read", "dump", "Show a run's, step's or task's artifacts."),

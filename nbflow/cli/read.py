@@ -45,12 +45,16 @@ def runs(notebook: str | None, limit: int, home: str | None) -> None:
                (SELECT string_agg(tag, ',' ORDER BY tag) FROM tags g
                  WHERE g.flow = r.flow AND g.run_id = r.run_id) AS tags
         FROM runs r {where} ORDER BY r.started_at DESC LIMIT ?"""
+    from nbflow.store.crashed import mark_crashed_runs
+
+    catalog = _catalog(home)
+    mark_crashed_runs(catalog)
     params: list[Any] = []
     where = ""
     if notebook:
         where = "WHERE r.flow = ?"
         params.append(Path(notebook).stem)
-    frame = _catalog(home).query(sql.format(where=where), [*params, limit])
+    frame = catalog.query(sql.format(where=where), [*params, limit])
     frame = frame.fillna("")
     click.echo(_table(frame))
 
@@ -136,6 +140,10 @@ def _show_value(value: Any) -> str:
 @_home_option
 @report_errors
 def sql(query: str, home: str | None) -> None:
-    """Run a read-only SQL QUERY over the catalog (tables: runs, tasks, artifacts, params,
-    metrics, tags)."""
-    click.echo(_table(_catalog(home).query(query)))
+    """Run a read-only SQL QUERY over the catalog.
+
+    Tables: runs, tasks, steps, artifacts, params, metrics, tags. A DataFrame artifact
+    is a table too: artifact('FLOW/RUN/STEP/TASK', 'NAME')."""
+    from nbflow.client.query import sql as run_sql
+
+    click.echo(_table(run_sql(query, home=home)))

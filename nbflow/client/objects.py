@@ -20,6 +20,7 @@ from nbflow.store.serialize import ArtifactRecord, load_artifact
 _RUN_COLUMNS = (
     "flow", "run_id", "notebook_path", "notebook_hash", "git_commit", "git_dirty", '"user"',
     "host", "python", "packages", "started_at", "ended_at", "status", "origin_run", "error",
+    "driver_pid", "driver_host",
 )
 _TASK_COLUMNS = (
     "step", "task_index", "foreach_element", "status", "cache_key", "cached_from", "attempt",
@@ -101,7 +102,12 @@ class Run:
             hint = (f"flow {self.flow!r} has runs 1..{known}" if known
                     else f"no runs of {self.flow!r} are recorded in {self.home.url}")
             raise PathspecError(f"run {self.pathspec} does not exist", hint=hint)
-        return dict(zip([c.strip('"') for c in _RUN_COLUMNS], rows[0], strict=True))
+        row = dict(zip([c.strip('"') for c in _RUN_COLUMNS], rows[0], strict=True))
+        from nbflow.store.crashed import looks_crashed
+
+        if looks_crashed(row["status"], row["driver_host"], row["driver_pid"], row["started_at"]):
+            row["status"] = "crashed"  # what the next `nbflow execute` will record
+        return row
 
     def __repr__(self) -> str:
         return f"Run({self.pathspec!r}, status={self.status!r})"
@@ -315,7 +321,13 @@ class Task:
 
     @property
     def log_path(self) -> str:
-        return f"{self.run.home.task_prefix(self.run.flow, self.run.id, self.step.name, self.index)}/notebook.ipynb"
+        """The executed task notebook; for a cached or cloned task, the original's."""
+        flow, run_id, step, index = self.run.flow, self.run.id, self.step.name, self.index
+        origin = self._row.get("cached_from")
+        if origin:
+            spec = parse_pathspec(origin)
+            flow, run_id, step, index = spec.flow, spec.run, spec.step, spec.task
+        return f"{self.run.home.task_prefix(flow, run_id, step, index)}/notebook.ipynb"
 
     def executed_notebook(self) -> Any:
         import nbformat

@@ -196,6 +196,7 @@ def _step_spec(
         line_offset=cell.line_offset,
     )
     inputs, mutated = set(info.inputs), set(info.mutated)
+    body_inputs = frozenset(inputs - {magic.as_}) if magic.kind == "branch" else None
     if magic.kind == "branch" and magic.foreach:
         # the loop variable is bound by nbflow in each task, not read from upstream
         inputs = (inputs - {magic.as_}) | {magic.foreach}
@@ -208,6 +209,7 @@ def _step_spec(
         magic=magic,
         outputs=info.outputs,
         inputs=frozenset(inputs),
+        body_inputs=body_inputs,
         mutated=frozenset(mutated),
     )
 

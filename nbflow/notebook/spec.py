@@ -65,6 +65,13 @@ class StepSpec:
     outputs: frozenset[str]  # names the body binds at top level (incl. republished mutations)
     inputs: frozenset[str]  # names read before being bound (builtins excluded); branch: + foreach
     mutated: frozenset[str] = frozenset()  # inputs the body likely mutates in place (also outputs)
+    # What the body itself reads: a branch's inputs add its --foreach name, which each
+    # task receives one element of (as --as), not whole.
+    body_inputs: frozenset[str] | None = None
+
+    @property
+    def body_reads(self) -> frozenset[str]:
+        return self.inputs if self.body_inputs is None else self.body_inputs
 
     @property
     def public_outputs(self) -> frozenset[str]:

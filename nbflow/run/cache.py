@@ -72,7 +72,7 @@ def setup_digest(spec: NotebookSpec) -> str:
 def read_parameters(spec: NotebookSpec, step: StepSpec) -> list[str]:
     """Parameters the task depends on: those the step reads, and those setup cells read."""
     names = {p.name for p in spec.parameters}
-    return sorted((step.inputs | spec.setup_inputs) & names)
+    return sorted((step.body_reads | spec.setup_inputs) & names)
 
 
 def input_digest(load_spec: dict[str, Any]) -> str:

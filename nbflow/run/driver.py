@@ -194,7 +194,7 @@ def _write_notebook(
     from nbflow.run.outputnb import assemble
 
     source = nbformat.read(spec.path, as_version=4)
-    text = nbformat.writes(assemble(source, summary.outcomes))
+    text = nbformat.writes(assemble(source, summary.outcomes, home))
     kept = f"{home.run_prefix(spec.flow, run_id)}/notebook.ipynb"
     home.write_text(kept, text)
     if output:

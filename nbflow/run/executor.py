@@ -31,6 +31,7 @@ class TaskOutcome:
     pid: int | None
     log_path: str | None
     executed: Any = None  # the task's executed notebook
+    origin: str | None = None  # for a reused task: the pathspec of the task that ran
 
 
 class TaskExecutor:

@@ -56,8 +56,8 @@ def input_specs(
     for name, binding in sorted(dag.bindings[step.name].items()):
         if binding.step is None or binding.source not in ("step", "branch"):
             continue
-        if step.kind == "branch" and name == step.magic.foreach and binding.source == "branch":
-            continue  # a chained map reads one namespace per task, see element_spec
+        if step.kind == "branch" and name == step.magic.foreach and name not in step.body_reads:
+            continue  # each task gets one element (element_spec), not the whole iterable
         producer = done[binding.step]
         if binding.source == "branch":
             specs.append(_join_spec(name, binding.step, producer))

@@ -8,12 +8,12 @@ from nbflow.kernel.tasknb import cell_role
 from nbflow.run.executor import TaskOutcome
 
 
-def assemble(source_nb: Any, outcomes: list[TaskOutcome]) -> Any:
+def assemble(source_nb: Any, outcomes: list[TaskOutcome], home: Any = None) -> Any:
     """Fill ``source_nb`` (a copy) with outputs from the tasks' executed notebooks.
 
     A branch cell gets every task's outputs in index order, each under a one-line
     header. Setup cells get the outputs of the first task that ran them. Of a retried
-    task only the last attempt counts.
+    task only the last attempt counts; a reused task contributes its origin's outputs.
     """
     import copy
 
@@ -29,6 +29,8 @@ def assemble(source_nb: Any, outcomes: list[TaskOutcome]) -> Any:
     last = {o.job.label: o for o in sorted(outcomes, key=lambda o: o.job.attempt)}
     for outcome in sorted(last.values(), key=lambda o: (o.job.step.cell, o.job.index)):
         task_nb = outcome.executed
+        if task_nb is None and outcome.origin and home is not None:
+            task_nb = _origin_notebook(home, outcome.origin)
         if task_nb is None:
             continue
         for task_cell in task_nb.cells:
@@ -54,3 +56,14 @@ def assemble(source_nb: Any, outcomes: list[TaskOutcome]) -> Any:
         nb.cells[number - 1].outputs = outputs
     nb.metadata.setdefault("nbflow", {})
     return nb
+
+
+def _origin_notebook(home: Any, origin: str) -> Any:
+    import nbformat
+
+    flow, run, step, index = origin.split("/")
+    try:
+        text = home.read_text(f"{home.task_prefix(flow, run, step, index)}/notebook.ipynb")
+    except Exception:  # the origin's log is gone: the cell stays without outputs
+        return None
+    return nbformat.reads(text, as_version=4)

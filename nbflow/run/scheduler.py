@@ -154,6 +154,8 @@ class Scheduler:
             cache_parts=job.parts.to_dict() if job.parts else None,
         ))
         self.reused[reused.status] = self.reused.get(reused.status, 0) + 1
+        self.outcomes.append(TaskOutcome(job, manifest, None, now, now, None, None,
+                                         origin=reused.origin))
         self.progress.finished(job.step.name, job.index, reused.status, 0.0,
                                f"from {reused.origin}")
         self._task_succeeded(job, manifest)

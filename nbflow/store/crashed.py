@@ -33,6 +33,13 @@ def _driver_alive(pid: int | None, started_at: datetime | None) -> bool:
     return created <= started + 1.0  # a pid reused by a process born after the run began
 
 
+def looks_crashed(status: str, host: str | None, pid: int | None,
+                  started_at: datetime | None) -> bool:
+    """A 'running' run on this host whose driver is gone (readers use it without writing)."""
+    return status == "running" and host == socket.gethostname() and not _driver_alive(
+        pid, started_at)
+
+
 def mark_crashed_runs(catalog: Catalog) -> list[tuple[str, int]]:
     """Mark this host's dead 'running' runs as crashed; return their (flow, run_id)."""
     host = socket.gethostname()

@@ -1,0 +1,91 @@
+"""``nbflow why``: for each step, will it run or be reused, and if it runs, why.
+
+Plans the notebook as ``nbflow execute`` would, against the catalog's cache, without
+starting a kernel. Where a task would run, its key parts are compared with the most
+recent task of the same step (and index) that recorded them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nbflow.errors import NbflowError
+from nbflow.graph.build import Dag
+from nbflow.graph.topo import topo_order
+from nbflow.run.cache import KeyParts, explain
+from nbflow.run.jobs import Job, StepResults
+from nbflow.run.plan import Planner
+from nbflow.run.reuse import CacheIndex
+from nbflow.store.catalog import Catalog
+from nbflow.store.home import Home
+
+
+@dataclass
+class Verdict:
+    step: str
+    cell: int
+    action: str  # "reused", "runs", "unknown"
+    reasons: list[str] = field(default_factory=list)
+    reused_from: list[str] = field(default_factory=list)
+    tasks: int = 0
+
+
+def explain_notebook(dag: Dag, params: dict[str, Any], home: Home) -> list[Verdict]:
+    catalog = Catalog(home.catalog_path)
+    spec = dag.spec
+    cache = CacheIndex(catalog, home, [s.name for s in dag.steps])
+    planner = Planner(dag, home, params, flow=spec.flow, run_id=0, max_num_splits=10**9,
+                      directory=str(Path(spec.path).resolve().parent))
+    steps = {s.name: s for s in dag.steps}
+    done: dict[str, StepResults] = {}
+    runs: set[str] = set()
+    verdicts = []
+    for name in topo_order(dag):
+        step = steps[name]
+        upstream = [p for p in dag.parents[name] if p in runs]
+        if upstream:
+            runs.add(name)
+            verdicts.append(Verdict(name, step.cell, "runs", [
+                f"upstream step {p!r} runs, so its outputs are not known yet" for p in upstream]))
+            continue
+        try:
+            jobs = planner.jobs(step, done)
+        except NbflowError as exc:
+            runs.add(name)
+            verdicts.append(Verdict(name, step.cell, "unknown", [str(exc).splitlines()[0]]))
+            continue
+        hits = {} if step.magic.no_cache else cache.lookup([j.key for j in jobs if j.key])
+        missing = [j for j in jobs if j.key not in hits]
+        verdict = Verdict(name, step.cell, "runs" if missing else "reused", tasks=len(jobs),
+                          reused_from=sorted({h.origin.rsplit("/", 2)[0] for h in hits.values()}))
+        if step.magic.no_cache:
+            verdict.reasons.append("the step is marked --no-cache")
+        elif missing:
+            verdict.reasons = _reasons(catalog, spec.flow, missing)
+            if len(jobs) > 1:
+                verdict.reasons.insert(0, f"{len(missing)} of {len(jobs)} tasks run")
+            runs.add(name)
+        if not missing:
+            done[name] = StepResults({j.index: hits[j.key].manifest for j in jobs if j.key})
+        verdicts.append(verdict)
+    return verdicts
+
+
+def _reasons(catalog: Catalog, flow: str, jobs: list[Job]) -> list[str]:
+    job = jobs[0]
+    rows = catalog.execute_read(
+        "SELECT run_id, cache_parts FROM tasks WHERE flow = ? AND step = ? AND task_index = ? "
+        "AND cache_parts IS NOT NULL ORDER BY ended_at DESC LIMIT 1",
+        [flow, job.step.name, job.index],
+    )
+    if not rows:
+        return ["it has never run (no earlier task of this step to reuse)"]
+    run_id, parts = rows[0]
+    reasons = explain(KeyParts.from_dict(json.loads(parts)), job.parts)
+    if not reasons:
+        return [f"the matching task of {flow}/{run_id} did not succeed, or its stored "
+                "results are gone"]
+    return [f"{r} (since {flow}/{run_id})" for r in reasons]

@@ -1,0 +1,137 @@
+"""The Metaflow-shaped client, nbflow.sql and nbflow.compare, over a real catalog and store."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from nbbuild import make_notebook
+
+CELLS = [
+    "import pandas as pd\nimport numpy as np\nimport sys",
+    ("rows = 1000\nalpha = 0.5", ["parameters"]),
+    "%%step load\nframe = pd.DataFrame({'a': np.arange(rows), 'b': np.arange(rows) * alpha})\n"
+    "small = {'rows': rows}\nprint('loaded', rows)\nprint('careful', file=sys.stderr)",
+    "%%branch sweep --foreach grid --as g\nscore = g * alpha",
+    "%%step pick\nbest = max(t.score for t in sweep)\naccuracy = best / 10",
+]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two runs of one notebook in a git repository (the second one dirty)."""
+    import os
+
+    from conftest import nbflow_command
+
+    tmp = tmp_path_factory.mktemp("client")
+    cells = list(CELLS)
+    cells[1] = ("rows = 1000\nalpha = 0.5\ngrid = [1, 2, 3]", ["parameters"])
+    nb = make_notebook(cells, tmp / "exp.ipynb")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run(["git", "init", "-q"], cwd=tmp, check=True)
+    subprocess.run([*git, "add", "exp.ipynb"], cwd=tmp, check=True)
+    subprocess.run([*git, "commit", "-qm", "exp"], cwd=tmp, check=True)
+    home = tmp / ".nbflow"
+    env = {**os.environ, "NBFLOW_HOME": str(home)}
+    for args in (["--tag", "baseline"], ["-p", "alpha", "2.0", "--tag", "tuned"]):
+        if "tuned" in args:
+            (tmp / "exp.ipynb").write_text((tmp / "exp.ipynb").read_text() + "\n")
+        done = subprocess.run([*nbflow_command(), "execute", str(nb), *args], cwd=tmp, env=env,
+                              capture_output=True, text=True, timeout=240)
+        assert done.returncode == 0, done.stderr
+    return home
+
+
+def test_flow_and_run_objects(runs: Path) -> None:
+    from nbflow import Flow
+
+    flow = Flow("exp", home=str(runs))
+    assert [r.id for r in flow.runs()] == [2, 1]
+    assert [r.id for r in flow.runs("tuned")] == [2]
+    latest = flow.latest_run
+    assert latest is not None and latest.pathspec == "exp/2"
+    assert flow.latest_successful_run.pathspec == "exp/2"  # type: ignore[union-attr]
+    assert latest.successful and latest.finished and latest.finished_at is not None
+    assert latest.params == {"rows": 1000, "alpha": 2.0, "grid": [1, 2, 3]}
+    assert latest.tags == ["tuned"]
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=runs.parent, capture_output=True,
+                          text=True).stdout.strip()
+    assert flow[1].git_commit == head and flow[1].git_dirty is False
+    assert latest.git_dirty is True
+    assert "pandas" in latest.packages and "duckdb" in latest.packages
+    assert [s.name for s in latest.steps()] == ["load", "sweep", "pick"]
+
+
+def test_task_data_stdout_and_versions(runs: Path) -> None:
+    from nbflow import Run
+
+    run = Run("exp/1", home=str(runs))
+    task = run["load"].task
+    assert task.data.small == {"rows": 1000}
+    assert list(task.data.frame.columns) == ["a", "b"] and len(task.data.frame) == 1000
+    assert "loaded 1000" in task.stdout and "careful" in task.stderr
+    assert task.packages and "pandas" in task.packages
+    assert task.python and task.peak_memory > 0 and task.duration_s > 0
+    assert [t.data.score for t in run["sweep"]] == [0.5, 1.0, 1.5]
+    assert run.data.best == 1.5
+    assert [ns.g for ns in run.data.sweep] == [1, 2, 3]  # a branch is a list of namespaces
+
+
+def test_data_loads_lazily(runs: Path) -> None:
+    """Reading the small artifact never touches the frame's bytes."""
+    from nbflow import Run
+
+    run = Run("exp/1", home=str(runs))
+    frame = run["load"].task.artifacts["frame"]
+    path = runs / "objects" / frame.hash[:2] / frame.hash[2:]  # type: ignore[index]
+    assert path.exists()
+    moved = path.with_suffix(".away")
+    path.rename(moved)
+    try:
+        data = run.data
+        assert data.small == {"rows": 1000}
+        with pytest.raises(Exception, match="does not exist|No such file|missing"):
+            _ = data.frame
+    finally:
+        moved.rename(path)
+
+
+def test_sql_over_views_artifacts_and_metrics(runs: Path) -> None:
+    import nbflow
+
+    best = nbflow.sql(
+        "SELECT p.value AS alpha, m.value AS accuracy FROM metrics m JOIN params p "
+        "USING (flow, run_id) WHERE m.name = 'accuracy' AND p.name = 'alpha' "
+        "ORDER BY accuracy DESC LIMIT 1", home=str(runs))
+    assert best.iloc[0]["alpha"] == "2.0" and best.iloc[0]["accuracy"] == pytest.approx(0.6)
+    table = nbflow.sql("SELECT count(*) AS n, max(b) AS top FROM artifact('exp/2/load/0', 'frame')",
+                       home=str(runs))
+    assert table.iloc[0]["n"] == 1000 and table.iloc[0]["top"] == pytest.approx(999 * 2.0)
+    run_level = nbflow.sql("SELECT sum(a) AS s FROM artifact('exp/1', 'frame')", home=str(runs))
+    assert run_level.iloc[0]["s"] == sum(range(1000))
+    counts = nbflow.sql("SELECT count(*) AS n FROM tasks", home=str(runs))
+    assert counts.iloc[0]["n"] == 10
+
+
+def test_compare_runs_params_and_metrics(runs: Path) -> None:
+    import nbflow
+
+    frame = nbflow.compare(["exp/1", "exp/2"], home=str(runs))
+    assert list(frame.index) == ["exp/1", "exp/2"]
+    assert list(frame["param.alpha"]) == [0.5, 2.0]
+    assert list(frame["metric.accuracy"]) == pytest.approx([0.15, 0.6])
+    assert "metric.score" not in frame.columns  # branch scores live in their namespaces
+
+
+def test_missing_things_are_clear_errors(runs: Path) -> None:
+    from nbflow import Run
+    from nbflow.errors import PathspecError
+
+    with pytest.raises(PathspecError, match="exp/9 does not exist"):
+        Run("exp/9", home=str(runs))
+    with pytest.raises(KeyError, match="no step 'nope'"):
+        Run("exp/1", home=str(runs))["nope"]
+    with pytest.raises(AttributeError, match="no artifact 'nope'"):
+        _ = Run("exp/1", home=str(runs)).data.nope
