@@ -29,6 +29,20 @@ _TASK_COLUMNS = (
 )
 
 
+_ARTIFACT_COLUMNS = ("name", "type", "hash", "size", "format", "repr", "shape", "schema",
+                     "metric", "persisted", "reason")
+
+
+def _record(row: tuple[Any, ...]) -> ArtifactRecord:
+    name, type_, hash_, size, fmt, text, shape, schema, metric, persisted, reason = row
+    return ArtifactRecord(
+        name=name, type=type_, hash=hash_, size=size or 0, format=fmt, repr=text or "",
+        shape=json.loads(shape) if shape else None,
+        schema=json.loads(schema) if schema else None, metric=metric,
+        persisted=bool(persisted), reason=reason,
+    )
+
+
 def _home(home: Home | str | None) -> Home:
     return home if isinstance(home, Home) else Home(home)
 
@@ -69,19 +83,27 @@ class Flow:
 
     @property
     def latest_run(self) -> Run | None:
-        runs = self.runs()
-        return runs[0] if runs else None
+        return self._latest("")
 
     @property
     def latest_successful_run(self) -> Run | None:
-        runs = self.runs(status="succeeded")
-        return runs[0] if runs else None
+        return self._latest(" AND status = 'succeeded'")
+
+    def _latest(self, condition: str) -> Run | None:
+        """One catalog round trip: the newest matching run's row."""
+        rows = self._catalog.execute_read(
+            f"SELECT {', '.join(_RUN_COLUMNS)} FROM runs WHERE flow = ?{condition} "
+            "ORDER BY run_id DESC LIMIT 1",
+            [self.name],
+        )
+        return Run(f"{self.name}/{rows[0][1]}", home=self.home, _row=rows[0]) if rows else None
 
 
 class Run:
     """One execution of a notebook: ``Run("classifier/3")``."""
 
-    def __init__(self, pathspec: str, *, home: Home | str | None = None) -> None:
+    def __init__(self, pathspec: str, *, home: Home | str | None = None,
+                 _row: tuple[Any, ...] | None = None) -> None:
         spec = parse_pathspec(pathspec)
         if spec.run is None or spec.step is not None:
             raise PathspecError(f"{pathspec!r} is not a run pathspec", hint="write FLOW/RUN")
@@ -89,10 +111,10 @@ class Run:
         self._catalog = _catalog(self.home)
         self.flow, self.id = spec.flow, spec.run
         self.pathspec = f"{self.flow}/{self.id}"
-        self._row = self._load_row()
+        self._row = self._load_row(_row)
 
-    def _load_row(self) -> dict[str, Any]:
-        rows = self._catalog.execute_read(
+    def _load_row(self, given: tuple[Any, ...] | None) -> dict[str, Any]:
+        rows = [given] if given is not None else self._catalog.execute_read(
             f"SELECT {', '.join(_RUN_COLUMNS)} FROM runs WHERE flow = ? AND run_id = ?",
             [self.flow, self.id],
         )
@@ -216,8 +238,9 @@ class Run:
         """The final value of every name, as the kernel would hold it after running the
         notebook top to bottom: each name from its last producer in cell order; a
         branch's name is the list of its tasks' namespaces."""
+        columns = ", ".join(f"a.{c}" for c in _ARTIFACT_COLUMNS)
         rows = self._catalog.execute_read(
-            "SELECT s.step, s.kind, a.name FROM steps s "
+            f"SELECT s.step, s.kind, {columns} FROM steps s "
             "LEFT JOIN tasks t ON t.flow = s.flow AND t.run_id = s.run_id AND t.step = s.step "
             "AND t.status IN ('succeeded', 'cached', 'cloned') "
             "LEFT JOIN artifacts a ON a.flow = t.flow AND a.run_id = t.run_id "
@@ -226,12 +249,12 @@ class Run:
             "ORDER BY s.cell",
             [self.flow, self.id],
         )
-        sources: dict[str, tuple[str, int | None]] = {}
-        for step, kind, name in rows:
+        sources: dict[str, tuple[str, int | None, ArtifactRecord | None]] = {}
+        for step, kind, *artifact in rows:
             if kind == "branch":
-                sources[step] = (step, None)
-            elif not name.startswith("_"):
-                sources[name] = (step, 0)
+                sources[step] = (step, None, None)
+            elif not artifact[0].startswith("_"):
+                sources[artifact[0]] = (step, 0, _record(tuple(artifact)))
         return Data(self, sources)
 
 
@@ -300,24 +323,16 @@ class Task:
     @property
     def artifacts(self) -> dict[str, ArtifactRecord]:
         rows = self.run._catalog.execute_read(
-            "SELECT name, type, hash, size, format, repr, shape, schema, metric, persisted, reason "
-            "FROM artifacts WHERE flow = ? AND run_id = ? AND step = ? AND task_index = ? "
-            "ORDER BY name",
+            f"SELECT {', '.join(_ARTIFACT_COLUMNS)} FROM artifacts "
+            "WHERE flow = ? AND run_id = ? AND step = ? AND task_index = ? ORDER BY name",
             [self.run.flow, self.run.id, self.step.name, self.index],
         )
-        found = {}
-        for name, type_, hash_, size, fmt, text, shape, schema, metric, persisted, reason in rows:
-            found[name] = ArtifactRecord(
-                name=name, type=type_, hash=hash_, size=size or 0, format=fmt, repr=text or "",
-                shape=json.loads(shape) if shape else None,
-                schema=json.loads(schema) if schema else None, metric=metric,
-                persisted=bool(persisted), reason=reason,
-            )
-        return found
+        return {row[0]: _record(row) for row in rows}
 
     @property
     def data(self) -> Data:
-        return Data(self.run, {n: (self.step.name, self.index) for n in self.artifacts})
+        return Data(self.run, {n: (self.step.name, self.index, record)
+                               for n, record in self.artifacts.items()})
 
     @property
     def log_path(self) -> str:
@@ -362,7 +377,8 @@ class Task:
 class Data:
     """Artifacts by attribute, each loaded from the store on first access."""
 
-    def __init__(self, run: Run, sources: dict[str, tuple[str, int | None]]) -> None:
+    def __init__(self, run: Run,
+                 sources: dict[str, tuple[str, int | None, ArtifactRecord | None]]) -> None:
         self._run = run
         self._sources = sources
         self._values: dict[str, Any] = {}
@@ -385,11 +401,10 @@ class Data:
                 f"(it has: {', '.join(sorted(self._sources)) or 'none'})"
             )
         if name not in self._values:
-            step, index = self._sources[name]
-            if index is None:
+            step, _index, record = self._sources[name]
+            if record is None:
                 self._values[name] = self._join(step)
             else:
-                record = Task(Step(self._run, step), index).artifacts[name]
                 self._values[name] = load_artifact(self._run.home.objects, record)
         return self._values[name]
 

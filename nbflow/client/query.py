@@ -45,7 +45,7 @@ def _artifact_table(home: Home, pathspec: str, name: str) -> Any:
         data = run.data
         if name not in data:
             raise PathspecError(f"run {run.pathspec} has no artifact {name!r}")
-        step, index = data._sources[name]
+        step, index, _record = data._sources[name]
         task = Task(Step(run, step), index if index is not None else 0)
     else:
         task = Task(Step(run, spec.step), spec.task or 0)
