@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import os
 import sys
 from typing import Any
 
@@ -44,41 +43,10 @@ def execute(notebook: str, params: tuple[tuple[str, str], ...], raw: tuple[tuple
     """Run NOTEBOOK headless: each %%step/%%branch task in its own kernel, in parallel where
     steps share no data. Exit code 0 when every step succeeded, 1 when a step failed,
     2 when the notebook or the arguments are invalid (nothing ran)."""
-    from nbflow.errors import ResumeError
-    from nbflow.notebook.params import resolve_parameters
     from nbflow.run.driver import execute as run_notebook
-    from nbflow.run.driver import prepare
-    from nbflow.run.options import RunOptions
+    from nbflow.run.request import build_run
 
-    spec, dag = prepare(notebook)
-    if resume is not None and (params or raw or files or yamls):
-        raise ResumeError("--resume runs with the parameters of the run it resumes; "
-                          "-p/-r/-f/-y cannot be combined with it",
-                          hint="drop the parameters, or start a fresh run without --resume")
-    if from_step is not None and resume is None:
-        raise ResumeError("--from needs --resume", hint=f"nbflow execute {notebook} --resume "
-                          f"--from {from_step}")
-    values = {} if resume is not None else resolve_parameters(
-        spec.parameters,
-        cli=dict(params),
-        raw=dict(raw),
-        yaml_values=_yaml_values(files, yamls),
-        env=os.environ,
-        notebook=notebook,
-    )
-    options = RunOptions(
-        params=values,
-        max_workers=max_workers or os.cpu_count() or 1,
-        max_num_splits=max_num_splits,
-        no_cache=no_cache,
-        resume=resume,
-        from_step=from_step,
-        tags=tags,
-        output=output,
-        home=home,
-        catalog=catalog,
-        quiet=quiet,
-    )
+    spec, dag, options = build_run(click.get_current_context().params)
     try:
         result = run_notebook(spec, dag, options)
     except KeyboardInterrupt:
@@ -88,23 +56,6 @@ def execute(notebook: str, params: tuple[tuple[str, str], ...], raw: tuple[tuple
     if result.summary.status == "cancelled":
         sys.exit(130)
     sys.exit(0 if result.ok else 1)
-
-
-def _yaml_values(files: tuple[str, ...], yamls: tuple[str, ...]) -> dict[str, Any]:
-    import yaml
-
-    from nbflow.errors import ParameterError
-
-    values: dict[str, Any] = {}
-    for text, where in [(open(f, encoding="utf-8").read(), f) for f in files] + [
-        (y, "-y") for y in yamls
-    ]:
-        loaded = yaml.safe_load(text) or {}
-        if not isinstance(loaded, dict):
-            raise ParameterError(f"{where}: expected a mapping of parameter names to values",
-                                 hint="write one `name: value` per line")
-        values.update(loaded)
-    return values
 
 
 def _print_summary(result: Any, notebook: str) -> None:

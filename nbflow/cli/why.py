@@ -4,7 +4,6 @@ import os
 
 import click
 
-from nbflow.cli.execute import _yaml_values
 from nbflow.cli.main import report_errors
 
 
@@ -27,6 +26,7 @@ def why(notebook: str, step: str | None, params: tuple[tuple[str, str], ...],
     from nbflow.errors import NbflowError
     from nbflow.notebook.params import resolve_parameters
     from nbflow.run.driver import prepare
+    from nbflow.run.request import yaml_values
     from nbflow.run.why import explain_notebook
     from nbflow.store.home import Home
 
@@ -35,7 +35,7 @@ def why(notebook: str, step: str | None, params: tuple[tuple[str, str], ...],
         raise NbflowError(f"no step {step!r} in {notebook}",
                           hint=f"steps: {', '.join(s.name for s in dag.steps)}")
     values = resolve_parameters(spec.parameters, cli=dict(params), raw=dict(raw),
-                                yaml_values=_yaml_values(files, yamls), env=os.environ,
+                                yaml_values=yaml_values(files, yamls), env=os.environ,
                                 notebook=notebook)
     for verdict in explain_notebook(dag, values, Home(home)):
         if step is not None and verdict.step != step:

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from nbflow.client.pathspec import parse_pathspec
-from nbflow.errors import PathspecError
+from nbflow.errors import PathspecError, StoreError
 from nbflow.store.catalog import Catalog
 from nbflow.store.home import Home
 from nbflow.store.serialize import ArtifactRecord, load_artifact
@@ -148,11 +148,11 @@ class Run:
 
     @property
     def created_at(self) -> datetime:
-        return self._row["started_at"]  # type: ignore[no-any-return]
+        return self._row["started_at"]
 
     @property
     def finished_at(self) -> datetime | None:
-        return self._row["ended_at"]  # type: ignore[no-any-return]
+        return self._row["ended_at"]
 
     @property
     def notebook_path(self) -> str:
@@ -160,23 +160,23 @@ class Run:
 
     @property
     def git_commit(self) -> str | None:
-        return self._row["git_commit"]  # type: ignore[no-any-return]
+        return self._row["git_commit"]
 
     @property
     def git_dirty(self) -> bool | None:
-        return self._row["git_dirty"]  # type: ignore[no-any-return]
+        return self._row["git_dirty"]
 
     @property
     def packages(self) -> dict[str, str]:
-        return json.loads(self._row["packages"] or "{}")  # type: ignore[no-any-return]
+        return json.loads(self._row["packages"] or "{}")
 
     @property
     def user(self) -> str | None:
-        return self._row["user"]  # type: ignore[no-any-return]
+        return self._row["user"]
 
     @property
     def error(self) -> str | None:
-        return self._row["error"]  # type: ignore[no-any-return]
+        return self._row["error"]
 
     @property
     def params(self) -> dict[str, Any]:
@@ -318,7 +318,7 @@ class Task:
 
     @property
     def finished_at(self) -> datetime | None:
-        return self._row["ended_at"]  # type: ignore[no-any-return]
+        return self._row["ended_at"]
 
     @property
     def artifacts(self) -> dict[str, ArtifactRecord]:
@@ -337,12 +337,11 @@ class Task:
     @property
     def log_path(self) -> str:
         """The executed task notebook; for a cached or cloned task, the original's."""
-        flow, run_id, step, index = self.run.flow, self.run.id, self.step.name, self.index
         origin = self._row.get("cached_from")
-        if origin:
-            spec = parse_pathspec(origin)
-            flow, run_id, step, index = spec.flow, spec.run, spec.step, spec.task
-        return f"{self.run.home.task_prefix(flow, run_id, step, index)}/notebook.ipynb"
+        spec = parse_pathspec(origin or self.pathspec)
+        assert spec.run is not None and spec.step is not None and spec.task is not None
+        prefix = self.run.home.task_prefix(spec.flow, spec.run, spec.step, spec.task)
+        return f"{prefix}/notebook.ipynb"
 
     def executed_notebook(self) -> Any:
         import nbformat
@@ -354,7 +353,7 @@ class Task:
 
         try:
             nb = self.executed_notebook()
-        except (FileNotFoundError, OSError):
+        except (StoreError, OSError):  # no log yet (the task has not ended) or it is gone
             return ""
         parts = []
         for cell in nb.cells:

@@ -1,0 +1,144 @@
+"""A real JupyterLab and Debian's Chromium: `%nbflow run` and `%nbflow history` render as
+widgets. The example ``parameters.ipynb`` gets two scratch cells at its end, is opened in
+Lab and run top to bottom; the progress view must show the finished run, the history
+must list it and open its DAG when selected. Screenshots land in the test's tmp dir.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from nbtest import EXAMPLES
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+TOKEN = "nbflow-lab-test"
+
+if not os.path.exists(CHROMIUM) and not os.environ.get("CI"):
+    pytest.skip(f"{CHROMIUM} is missing (apt-get install -y chromium); under CI this test "
+                "must run", allow_module_level=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    import nbformat
+
+    work = tmp_path / "work"
+    work.mkdir()
+    nb = nbformat.read(EXAMPLES / "parameters.ipynb", as_version=4)
+    nb.cells += [nbformat.v4.new_code_cell("%nbflow run --tag lab"),
+                 nbformat.v4.new_code_cell("%nbflow history")]
+    nbformat.write(nb, work / "parameters.ipynb")
+    news = tmp_path / "settings" / "@jupyterlab" / "apputils-extension"
+    news.mkdir(parents=True)  # no "Would you like to get notified about news?" toast
+    (news / "notification.jupyterlab-settings").write_text(
+        '{"fetchNews": "false", "checkForUpdates": false}')
+    port = _free_port()
+    env = {**os.environ, "NBFLOW_HOME": str(work / ".nbflow"),
+           "JUPYTER_CONFIG_DIR": str(tmp_path / "config")}
+    log = open(tmp_path / "lab.log", "w")  # noqa: SIM115  (closed below)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
+         f"--port={port}", "--ServerApp.port_retries=0", "--ServerApp.ip=127.0.0.1",
+         f"--ServerApp.root_dir={work}", f"--IdentityProvider.token={TOKEN}",
+         "--LabApp.expose_app_in_browser=True",
+         f"--LabApp.user_settings_dir={tmp_path / 'settings'}",
+         f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}"],
+        cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/api/status?token={TOKEN}", timeout=2)
+                break
+            except OSError:
+                assert server.poll() is None, (tmp_path / "lab.log").read_text()
+                assert time.monotonic() < deadline, "JupyterLab did not start in 60 s"
+                time.sleep(0.3)
+        yield {"url": url, "work": work, "out": tmp_path}
+    finally:
+        server.terminate()
+        try:
+            server.wait(15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+
+KERNEL_IDLE = """() => {
+  const app = window.jupyterapp;
+  const panel = app && app.shell.currentWidget;
+  const kernel = panel && panel.sessionContext && panel.sessionContext.session &&
+                 panel.sessionContext.session.kernel;
+  return !!(kernel && kernel.status === 'idle' && panel.context.isReady);
+}"""
+RUN_DONE = """() => {
+  const view = document.querySelector('.nbflow-run-progress');
+  if (!view) return false;
+  const header = view.querySelector('.nbflow-badge');
+  return !!header && header.dataset.state !== 'running' && header.dataset.state !== 'starting';
+}"""
+
+
+def test_nbflow_run_and_history_render_as_widgets_in_jupyterlab(lab: dict[str, Any]) -> None:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1500})
+        try:
+            page.goto(f"{lab['url']}/lab/tree/parameters.ipynb?token={TOKEN}")
+            page.wait_for_function(KERNEL_IDLE, timeout=60_000)
+            page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+            page.wait_for_selector(".nbflow-run-progress", timeout=30_000)
+            page.wait_for_function(RUN_DONE, timeout=60_000)
+            progress = page.locator(".nbflow-run-progress")
+            header = progress.locator(".nbflow-badge").first
+            assert header.get_attribute("data-state") == "succeeded", progress.inner_text()
+            assert "parameters/1" in progress.inner_text()
+            nodes = progress.locator("svg.nbflow-dag g.nbflow-node")
+            assert nodes.count() == 3
+            assert {nodes.nth(i).get_attribute("data-state") for i in range(3)} == {"succeeded"}
+            progress.screenshot(path=str(lab["out"] / "lab-progress.png"))
+
+            history = page.locator(".nbflow-run-history")
+            history.wait_for(timeout=30_000)
+            page.wait_for_function(
+                "() => [...document.querySelectorAll('.nbflow-runs select option')]"
+                ".some(o => o.textContent.includes('parameters/1') && "
+                "o.textContent.includes('succeeded'))", timeout=30_000)
+            option = history.locator(".nbflow-runs select option", has_text="parameters/1").first
+            assert "#lab" in option.inner_text()
+            history.locator(".nbflow-runs select").select_option(label=option.inner_text())
+            page.wait_for_selector(".nbflow-run-view svg.nbflow-dag", timeout=30_000)
+            assert "learning_rate=0.1" in history.locator(".nbflow-run-view").inner_text()
+            outputs = page.locator(".jp-OutputArea-output").all_inner_texts()
+            assert not any("RunProgress(" in t or "RunHistory(" in t for t in outputs), \
+                "a widget fell back to its text repr"
+            history.screenshot(path=str(lab["out"] / "lab-history.png"))
+            page.screenshot(path=str(lab["out"] / "lab.png"))
+        finally:
+            browser.close()
+    saved = os.environ.get("NBFLOW_SCREENSHOTS")
+    if saved:  # e.g. CI artifacts
+        for name in ("lab.png", "lab-progress.png", "lab-history.png"):
+            shutil.copy(lab["out"] / name, Path(saved) / name)
+    print(f"screenshots: {lab['out']}")
