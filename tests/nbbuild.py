@@ -59,7 +59,7 @@ FIXTURES: dict[str, list[Cell]] = {
             ["parameters"],
         ),
         "%%step load\nX, y = getattr(datasets, f'load_{dataset}')(return_X_y=True)\n"
-        "X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=test_size)",
+        "X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=test_size, random_state=0)",
         "%%step knn\nfrom sklearn.neighbors import KNeighborsClassifier\n"
         "knn = KNeighborsClassifier(n_neighbors).fit(X_train, y_train)",
         "%%step svm\nfrom sklearn.svm import SVC\nsvm = SVC().fit(X_train, y_train)",
@@ -71,7 +71,7 @@ FIXTURES: dict[str, list[Cell]] = {
     ],
     "pipeline": [  # pure Python: cheap to execute
         md("# A tiny pipeline"),
-        "import math",
+        "import math\n%load_ext nbflow",
         ("n = 4\nscale = 2.0\ngrid = [1, 2, 3]\nlabel: str = 'demo'", ["parameters"]),
         "def norm(values):\n    return math.sqrt(sum(v * v for v in values))",
         "%%step load\ndata = list(range(n))",

@@ -156,7 +156,7 @@ def _mutation_warnings(plan: dict[str, Any], ns: dict[str, Any]) -> list[str]:
 
 def _imported_packages() -> dict[str, str]:
     """Versions of the third-party top-level modules this kernel imported."""
-    stdlib = getattr(sys, "stdlib_module_names", frozenset())
+    stdlib: frozenset[str] = getattr(sys, "stdlib_module_names", frozenset())
     found = {}
     for name, module in list(sys.modules.items()):
         if "." in name or name.startswith("_") or name in stdlib:

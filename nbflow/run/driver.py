@@ -136,6 +136,7 @@ def _finish(recorder: Any, flow: str, run_id: int, summary: RunSummary | None) -
 
     from nbflow.store import events as ev
 
+    status: Any
     if summary is None:
         status, error = "failed", f"nbflow stopped: {sys.exc_info()[1]!r}"
     else:

@@ -80,7 +80,10 @@ class TaskExecutor:
         error: NbflowError | None = None
         executed = nb
         try:
-            kernel = self.launcher.start(kernel_name)
+            try:
+                kernel = self.launcher.start(kernel_name)
+            except Exception as exc:
+                raise self._kernel_error(job, kernel_name, exc) from exc
             pid = kernel.pid
             on_started(job, kernel.pid, kernel.mode)
             try:
@@ -107,19 +110,34 @@ class TaskExecutor:
                 )
         return TaskOutcome(job, manifest, error, started, ended, pid, log_path, executed)
 
+    def _kernel_error(self, job: Job, kernel_name: str, exc: Exception) -> TaskFailed:
+        from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+        hint = "see the kernel's own log above, or start it by hand with `jupyter console`"
+        if isinstance(exc, NoSuchKernel):
+            known = ", ".join(sorted(KernelSpecManager().find_kernel_specs())) or "none"
+            hint = (f"installed kernelspecs: {known} (`jupyter kernelspec list`); install one "
+                    f"named {kernel_name!r} or change --kernel")
+        return TaskFailed(
+            f"the task's kernel {kernel_name!r} could not be started: {type(exc).__name__}: {exc}",
+            notebook=self.spec.path, cell=job.step.cell, step=job.step.name, index=job.index,
+            hint=hint, role="kernel", ename=type(exc).__name__, evalue=str(exc),
+        )
+
     def _task_error(self, job: Job, exc: BaseException) -> NbflowError:
         """A TaskFailed that points at the user's cell, whatever part of the task failed."""
+        if isinstance(exc, TaskFailed):
+            return exc
         nb_cells = getattr(getattr(exc, "nb", None), "cells", None)
         cell_index = getattr(exc, "cell_index", None)
         if cell_index is None and isinstance(exc, NbflowError) and exc.cell is not None:
             cell_index = exc.cell - 1  # the launcher's errors count the task notebook's cells
-        role, cell = "step", job.step.cell
+        role: str = "step"
+        cell: int | None = job.step.cell
         if cell_index is not None and nb_cells is not None and 0 <= cell_index < len(nb_cells):
             role, cell = cell_role(nb_cells[cell_index])
-        elif isinstance(exc, NbflowError) and getattr(exc, "fields", {}).get("role") is None:
-            role = "kernel" if nb_cells is None else "step"
         ename = getattr(exc, "ename", None) or type(exc).__name__
-        evalue = _ANSI.sub("", getattr(exc, "evalue", None) or getattr(exc, "message", str(exc)))
+        evalue = _ANSI.sub("", str(getattr(exc, "evalue", None) or getattr(exc, "message", exc)))
         traceback = _ANSI.sub("", "\n".join(getattr(exc, "traceback", None) or []))
         where = {
             "setup": f"setup cell {cell} failed while preparing the task",
@@ -127,7 +145,6 @@ class TaskExecutor:
             "load": "loading the step's inputs failed",
             "step": "the step failed",
             "persist": "storing the step's outputs failed",
-            "kernel": "the task's kernel could not be started",
         }[role]
         message = f"{where}: {evalue}" if isinstance(exc, NbflowError) else f"{where}: {ename}: {evalue}"
         return TaskFailed(

@@ -10,6 +10,7 @@ from typing import Any
 from nbflow.errors import ResumeError
 from nbflow.graph.build import Dag
 from nbflow.graph.topo import descendants
+from nbflow.ids import StepName
 from nbflow.store.catalog import Catalog
 from nbflow.store.home import Home
 from nbflow.store.manifest import TaskManifest, read_manifest, write_manifest
@@ -89,7 +90,7 @@ def plan_resume(catalog: Catalog, dag: Dag, run: str, from_step: str | None) -> 
     if from_step is not None and from_step not in names:
         raise ResumeError(f"--from {from_step}: the notebook has no step {from_step!r}",
                           notebook=dag.spec.path, hint=f"steps: {', '.join(names)}")
-    rerun = {from_step, *descendants(dag, from_step)} if from_step else set()
+    rerun = {from_step, *descendants(dag, StepName(from_step))} if from_step else set()
     rows = catalog.execute_read(
         "SELECT name, value FROM params WHERE flow = ? AND run_id = ?", [flow, origin])
     return ResumePlan(origin, {n: json.loads(v) for n, v in rows},

@@ -15,6 +15,7 @@ from typing import Any
 from nbflow.errors import NbflowError
 from nbflow.graph.build import Dag
 from nbflow.graph.topo import topo_order
+from nbflow.ids import StepName
 from nbflow.run.cache import KeyParts, explain
 from nbflow.run.jobs import Job, StepResults
 from nbflow.run.plan import Planner
@@ -40,7 +41,7 @@ def explain_notebook(dag: Dag, params: dict[str, Any], home: Home) -> list[Verdi
     planner = Planner(dag, home, params, flow=spec.flow, run_id=0, max_num_splits=10**9,
                       directory=str(Path(spec.path).resolve().parent))
     steps = {s.name: s for s in dag.steps}
-    done: dict[str, StepResults] = {}
+    done: dict[StepName, StepResults] = {}
     runs: set[str] = set()
     verdicts = []
     for name in topo_order(dag):

@@ -23,7 +23,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Two runs of one notebook in a git repository (the second one dirty)."""
     import os
 
-    from conftest import nbflow_command
+    from nbtest import nbflow_command
 
     tmp = tmp_path_factory.mktemp("client")
     cells = list(CELLS)

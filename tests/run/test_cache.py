@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import query
 from nbbuild import make_notebook
+from nbtest import query
 
 
 def cells(load_body: str = "base = [1, 2, 3]", train_body: str = "model = sum(base) * alpha",

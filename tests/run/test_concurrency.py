@@ -7,8 +7,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from conftest import nbflow_command, query
 from nbbuild import make_notebook
+from nbtest import nbflow_command, query
 
 
 def test_four_writers_and_a_reader_lose_nothing(tmp_path: Path, home: Path) -> None:

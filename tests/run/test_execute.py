@@ -7,8 +7,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import query
 from nbbuild import make_notebook
+from nbtest import query
 
 PIPELINE = [
     "import math\n%load_ext nbflow",
@@ -27,7 +27,7 @@ def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     import os
     import subprocess
 
-    from conftest import nbflow_command
+    from nbtest import nbflow_command
 
     tmp = tmp_path_factory.mktemp("pipeline")
     nb = make_notebook(PIPELINE, tmp / "pipeline.ipynb")
@@ -108,7 +108,7 @@ def test_reading_commands(pipeline_run: dict[str, object]) -> None:
     import os
     import subprocess
 
-    from conftest import nbflow_command
+    from nbtest import nbflow_command
 
     env = {**os.environ, "NBFLOW_HOME": str(pipeline_run["home"])}
 

@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 import psutil
-from conftest import nbflow_command, query
 from nbbuild import make_notebook
+from nbtest import nbflow_command, query
 
 
 def test_failing_step_exit_code_message_and_independent_work(tmp_path: Path, nbflow, home: Path) -> None:

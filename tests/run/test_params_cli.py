@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import query
 from nbbuild import make_notebook
+from nbtest import query
 
 CELLS = [
     ("n = 3\nscale = 2.0\nname = 'a'\nlayers = [1, 2]\nverbose = False\nseed: int", ["parameters"]),

@@ -8,8 +8,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from conftest import nbflow_command, query
 from nbbuild import make_notebook
+from nbtest import nbflow_command, query
 
 
 def failing(fixed: bool) -> list[object]:

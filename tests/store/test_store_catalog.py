@@ -138,16 +138,32 @@ def test_schema_comments_and_storage_version(catalog: Catalog) -> None:
     assert again.schema_version() == schema.SCHEMA_VERSION
 
 
-@pytest.mark.skipif(not os.environ.get("NBFLOW_OLD_DUCKDB_PYTHON"),
-                    reason="set NBFLOW_OLD_DUCKDB_PYTHON to a python with duckdb 1.4/1.5")
-def test_older_duckdb_reads_the_catalog(catalog: Catalog) -> None:
+@pytest.fixture(scope="session")
+def old_duckdb_python() -> str:
+    """A Python with DuckDB 1.5 (a user's kernel may have an older DuckDB than the runner):
+    $NBFLOW_OLD_DUCKDB_PYTHON, or a virtual environment made once under ~/.cache."""
+    given = os.environ.get("NBFLOW_OLD_DUCKDB_PYTHON")
+    if given:
+        return given
+    import sys
+    from pathlib import Path
+
+    venv = Path.home() / ".cache" / "nbflow-tests" / "duckdb-1.5"
+    python = venv / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "duckdb==1.5.6"], check=True)
+    return str(python)
+
+
+def test_older_duckdb_reads_the_catalog(catalog: Catalog, old_duckdb_python: str) -> None:
     run_id = catalog.new_run(RunRecord("clf", params={"a": 1}))
     catalog.apply([TaskStarted("clf", run_id, "s", 0)])
     code = (
         "import duckdb, sys; c = duckdb.connect(sys.argv[1], read_only=True); "
         "print(duckdb.__version__, c.execute('SELECT count(*) FROM tasks').fetchall())"
     )
-    out = subprocess.run([os.environ["NBFLOW_OLD_DUCKDB_PYTHON"], "-c", code, catalog.path],
+    out = subprocess.run([old_duckdb_python, "-c", code, catalog.path],
                          capture_output=True, text=True, check=True).stdout
     assert out.split(" ", 1)[1].strip() == "[(1,)]" and out.startswith("1."), out
 

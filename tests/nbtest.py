@@ -1,0 +1,30 @@
+"""Helpers shared by tests across packages: the real CLI command and catalog queries.
+
+Imported as ``from nbtest import ...`` (several conftest.py files exist, so helpers
+must not live in one of them).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "example_notebooks"
+
+
+def nbflow_command() -> list[str]:
+    """The installed console script when present (what a user runs), else ``python -m nbflow``."""
+    path = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
+    script = shutil.which("nbflow", path=path)
+    return [script] if script else [sys.executable, "-m", "nbflow"]
+
+
+def query(home: Path, sql: str, params: Sequence[object] = ()) -> list[tuple[object, ...]]:
+    """Read the test's catalog through nbflow's own Catalog (takes the lock like any reader)."""
+    from nbflow.store.catalog import Catalog
+
+    return Catalog(home / "catalog.duckdb").execute_read(sql, list(params))
