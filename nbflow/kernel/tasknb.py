@@ -21,8 +21,13 @@ def build_task_notebook(
     params: dict[str, Any],
     load_plan: dict[str, Any],
     persist_plan: dict[str, Any],
+    *,
+    include_step: bool = True,
 ) -> Any:
-    """Return an ``nbformat`` notebook node for one task of ``step``."""
+    """Return an ``nbformat`` notebook node for one task of ``step``.
+
+    Without ``include_step`` the notebook only runs the setup and persists what the
+    plan names: how a branch over a setup-defined name learns its elements."""
     import nbformat.v4 as v4
 
     cells = []
@@ -34,7 +39,8 @@ def build_task_notebook(
     if not any(s.is_parameters for s in spec.setup) and params:
         cells.append(_cell(v4, parameters_source(params), "parameters", None))
     cells.append(_cell(v4, _call("load_inputs", load_plan), "load", step.cell))
-    cells.append(_cell(v4, step.source, "step", step.cell))
+    if include_step:
+        cells.append(_cell(v4, step.source, "step", step.cell))
     cells.append(_cell(v4, _call("persist_outputs", persist_plan), "persist", step.cell))
     nb = v4.new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {"name": step.magic.kernel or spec.kernel_name,

@@ -104,9 +104,10 @@ def execute(
 
         return KernelLauncher(cwd=cwd, env=env, preload=[*setup_imports(spec), *RUNTIME_MODULES])
 
-    planner = Planner(dag, home, params, flow=spec.flow, run_id=run_id,
-                      max_num_splits=options.max_num_splits, directory=cwd)
     executor = TaskExecutor(spec, home, launcher, params, spec.flow, run_id, cwd)
+    planner = Planner(dag, home, params, flow=spec.flow, run_id=run_id,
+                      max_num_splits=options.max_num_splits, directory=cwd,
+                      split_runner=executor.split)
     scheduler = Scheduler(
         dag, planner, executor, recorder, progress, max_workers=options.max_workers,
         cache=None if options.no_cache else CacheIndex(catalog, home, [s.name for s in dag.steps]),

@@ -11,14 +11,16 @@ from typing import Any
 
 from nbflow.errors import NbflowError, TaskFailed
 from nbflow.kernel.tasknb import build_task_notebook, cell_role
-from nbflow.notebook.spec import NotebookSpec
+from nbflow.notebook.spec import NotebookSpec, StepSpec
 from nbflow.run.jobs import Job
 from nbflow.store.home import Home
 from nbflow.store.manifest import TaskManifest, read_manifest
+from nbflow.store.serialize import ArtifactRecord
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
+SPLIT_INDEX = "split"  # where a setup-defined foreach's elements are recorded
 
-StartedCallback = Callable[[Job, int, str], None]  # job, pid, kernel mode
+StartedCallback = Callable[[Job, int, str, "str | None"], None]  # job, pid, mode, why not fork
 
 
 @dataclass
@@ -57,6 +59,31 @@ class TaskExecutor:
         self.run_id = run_id
         self.cwd = cwd
 
+    def split(self, step: StepSpec, name: str) -> list[ArtifactRecord]:
+        """The elements of setup-defined ``name``, computed in a kernel that runs only the
+        setup cells (the driver never runs user code)."""
+        from nbflow.errors import DagError
+        from nbflow.kernel.execute import execute_notebook
+
+        common = {"home": self.home.url, "flow": self.flow, "run": self.run_id,
+                  "step": step.name, "index": SPLIT_INDEX}
+        nb = build_task_notebook(self.spec, step, self.params, {**common, "inputs": []},
+                                 {**common, "outputs": [], "splits": [name]},
+                                 include_step=False)
+        kernel = self.launcher.start(step.magic.kernel or self.spec.kernel_name)
+        try:
+            execute_notebook(nb, kernel, cwd=self.cwd, timeout=step.magic.timeout)
+        except Exception as exc:
+            raise self._task_error(Job(step, 0, {}, {}), exc) from None
+        finally:
+            kernel.shutdown()
+        manifest = read_manifest(self.home, self.flow, self.run_id, step.name, SPLIT_INDEX)
+        if manifest is None or name not in manifest.splits:
+            raise DagError(f"--foreach {name}: the setup cells do not bind an iterable {name!r}",
+                           notebook=self.spec.path, cell=step.cell, step=step.name,
+                           hint=f"bind {name!r} to a list in a setup cell, or produce it in a step")
+        return manifest.splits[name]
+
     @property
     def launcher(self) -> Any:
         """Made on the first task that really runs: a fully cached run starts no kernel."""
@@ -85,7 +112,7 @@ class TaskExecutor:
             except Exception as exc:
                 raise self._kernel_error(job, kernel_name, exc) from exc
             pid = kernel.pid
-            on_started(job, kernel.pid, kernel.mode)
+            on_started(job, kernel.pid, kernel.mode, kernel.fallback_reason)
             try:
                 executed = execute_notebook(
                     nb, kernel, cwd=self.cwd, timeout=job.step.magic.timeout

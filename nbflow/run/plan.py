@@ -6,6 +6,7 @@ explains what would happen).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from nbflow.errors import DagError
@@ -22,6 +23,7 @@ class Planner:
     def __init__(
         self, dag: Dag, home: Home, params: dict[str, Any], *, flow: str, run_id: int,
         max_num_splits: int, directory: str,
+        split_runner: Callable[[StepSpec, str], list[Any]] | None = None,
     ) -> None:
         self.dag = dag
         self.spec = dag.spec
@@ -31,6 +33,7 @@ class Planner:
         self.run_id = run_id
         self.max_num_splits = max_num_splits
         self.directory = directory
+        self.split_runner = split_runner  # elements of a setup-defined --foreach (a kernel)
         self.setup_digest = cache.setup_digest(dag.spec)
         self.splits = self._foreach_sources()
         self.snapshots: dict[StepName, dict[str, str]] = {}
@@ -110,9 +113,10 @@ class Planner:
                     hint=f"make step {binding.step!r} bind {name!r} to a list, tuple or other iterable",
                 )
             return list(manifest.splits[name])
-        raise DagError(
-            f"--foreach {name}: iterating over a name defined in a setup cell is not supported "
-            "yet; the driver cannot see setup values",
-            notebook=self.spec.path, cell=step.cell, step=step.name,
-            hint=f"produce {name!r} in a %%step (or make it a parameter) before this branch",
-        )
+        if self.split_runner is None:
+            raise DagError(
+                f"--foreach {name}: a setup-defined name has elements only once a kernel runs "
+                "the setup cells", notebook=self.spec.path, cell=step.cell, step=step.name,
+                hint="nbflow execute finds them; produce the list in a %%step to plan ahead",
+            )
+        return self.split_runner(step, name)

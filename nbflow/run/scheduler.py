@@ -70,6 +70,7 @@ class Scheduler:
         self.errors: list[NbflowError] = []
         self.outcomes: list[TaskOutcome] = []
         self.reused: dict[str, int] = {}
+        self._fallbacks: set[str] = set()
 
     def _ready(self) -> list[StepSpec]:
         steps = {s.name: s for s in self.dag.steps}
@@ -163,7 +164,11 @@ class Scheduler:
     def _submit(self, pool: cf.ThreadPoolExecutor, job: Job) -> cf.Future[TaskOutcome]:
         return pool.submit(self.executor.run, job, self._on_started)
 
-    def _on_started(self, job: Job, pid: int, mode: str) -> None:
+    def _on_started(self, job: Job, pid: int, mode: str, fallback: str | None = None) -> None:
+        if fallback and fallback not in self._fallbacks:
+            self._fallbacks.add(fallback)  # say once why kernels start the slow way
+            self.progress.message(f"note: step {job.step.name!r} starts ordinary kernels, "
+                                  f"not forked ones: {fallback}")
         self.progress.started(job.step.name, job.index, pid, mode, job.attempt)
         self.recorder.emit(ev.TaskStarted(
             flow=self.flow, run_id=self.run_id, step=job.step.name, index=job.index,

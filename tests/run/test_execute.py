@@ -144,3 +144,19 @@ def test_parallel_steps_overlap_in_time(tmp_path: Path, nbflow, home: Path) -> N
     assert max(a_start, b_start) < min(a_end, b_end), rows
     c_start = query(home, "SELECT started_at FROM tasks WHERE step = 'c'")[0][0]
     assert c_start >= max(a_end, b_end)
+
+
+def test_foreach_over_a_setup_defined_list(tmp_path: Path, nbflow, home: Path) -> None:
+    nb = make_notebook([
+        "letters = ['a', 'b', 'c']\nsuffix = '!'",
+        "%%branch shout --foreach letters --as letter\nloud = letter.upper() + suffix",
+        "%%step join\nwords = [t.loud for t in shout]",
+    ], tmp_path / "setupfe.ipynb")
+    done = nbflow("execute", str(nb))
+    assert done.returncode == 0, done.stderr
+    from nbflow.client.objects import Run
+
+    assert Run("setupfe/1", home=str(home)).data.words == ["A!", "B!", "C!"]
+    again = nbflow("execute", str(nb))  # the elements are found again (one setup-only kernel)
+    assert again.returncode == 0, again.stderr
+    assert "reused without a kernel: 4 cached" in again.stderr
