@@ -111,7 +111,18 @@ class KernelLauncher:
                 target=self._zygote_for, args=(sys.executable,), daemon=True,
                 name="nbflow-zygote-start",
             ).start()
+        # Finding a kernelspec costs ~0.3 s the first time (jupyter paths, ipykernel's
+        # own spec) and papermill's import ~1 s of CPU: both overlap the fork server's
+        # start instead of delaying the first task.
+        threading.Thread(target=self._warm_up, daemon=True, name="nbflow-warm-up").start()
         self._prestarter = Prestarter(self, prestart) if prestart > 0 else None
+
+    def _warm_up(self) -> None:
+        import contextlib
+
+        with contextlib.suppress(Exception):  # a missing spec is reported by start()
+            self._specs.get_kernel_spec("python3")
+        import papermill  # noqa: F401
 
     # -- public ------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from nbflow.run.scheduler import RunSummary
 _IMPORT = re.compile(r"^\s*(?:import|from)\s+([A-Za-z_][\w]*)", re.MULTILINE)
 
 # Modules every task kernel imports: worth having in a forked kernel already.
-RUNTIME_MODULES = ("nbflow.kernel.runtime",)
+RUNTIME_MODULES = ("nbflow.kernel.runtime", "nbflow.interactive.magics")
 
 
 @dataclass

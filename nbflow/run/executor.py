@@ -188,11 +188,11 @@ class TaskExecutor:
         )
 
     def _save_log(self, job: Job, executed: Any) -> str | None:
-        import nbformat
+        import json
 
         path = f"{self.home.task_prefix(self.flow, self.run_id, job.step.name, job.index)}/notebook.ipynb"
-        try:
-            self.home.write_text(path, nbformat.writes(executed))
+        try:  # json, not nbformat.writes: papermill's output needs no second validation
+            self.home.write_text(path, json.dumps(executed, indent=1, ensure_ascii=False))
         except Exception:  # a log that cannot be written must not hide the task's own result
             return None
         return path

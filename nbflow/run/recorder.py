@@ -18,14 +18,17 @@ _STOP = object()
 
 
 class Recorder:
-    def __init__(self, catalog: Any, *, retries: int = 5, linger: float = 0.05) -> None:
+    def __init__(self, catalog: Any, *, retries: int = 5, linger: float = 0.5) -> None:
         self.catalog = catalog
         self.retries = retries
         # After the first event of a batch, wait this long for more: events come in
-        # bursts (a step's cached tasks, a wide foreach), and each commit costs 20-50 ms.
+        # bursts (a step's cached tasks, a wide foreach), and each commit costs 20-50 ms
+        # of CPU that the task kernels need. Readers refresh every second or two anyway;
+        # a crash loses at most this much of the catalog, never a task's manifest.
         self.linger = linger
         self._queue: queue.Queue[Any] = queue.Queue()
         self._error: BaseException | None = None
+        self._closing = threading.Event()  # cuts a linger short when the run ends
         self._thread = threading.Thread(target=self._loop, name="nbflow-recorder", daemon=True)
         self._thread.start()
 
@@ -35,6 +38,7 @@ class Recorder:
 
     def close(self) -> None:
         """Apply every queued event, then stop; raises if the catalog refused them."""
+        self._closing.set()
         self._queue.put(_STOP)
         self._thread.join()
         if self._error is not None:
@@ -45,7 +49,7 @@ class Recorder:
         while not stopping:
             batch = [self._queue.get()]
             if batch[0] is not _STOP:
-                time.sleep(self.linger)
+                self._closing.wait(self.linger)
             while True:
                 try:
                     batch.append(self._queue.get_nowait())
