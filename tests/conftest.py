@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from nbtest import nbflow_command
+from nbtest import run_nbflow
 
 
 @pytest.fixture
@@ -22,11 +21,7 @@ def nbflow(home: Path, tmp_path: Path) -> Callable[..., subprocess.CompletedProc
 
     def run(*args: str, env: dict[str, str] | None = None, timeout: float = 240,
             check: bool | None = None) -> subprocess.CompletedProcess[str]:
-        full_env = {**os.environ, "NBFLOW_HOME": str(home), **(env or {})}
-        done = subprocess.run(
-            [*nbflow_command(), *args], capture_output=True, text=True, env=full_env,
-            cwd=tmp_path, timeout=timeout,
-        )
+        done = run_nbflow(*args, home=home, cwd=tmp_path, env=env, timeout=timeout)
         if check and done.returncode != 0:
             raise AssertionError(f"nbflow {' '.join(args)} exited {done.returncode}\n"
                                  f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}")

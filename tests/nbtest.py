@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,6 +22,14 @@ def nbflow_command() -> list[str]:
     path = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
     script = shutil.which("nbflow", path=path)
     return [script] if script else [sys.executable, "-m", "nbflow"]
+
+
+def run_nbflow(*args: str, home: Path, cwd: Path, env: dict[str, str] | None = None,
+               timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    """Run the real CLI against ``home`` (as ``$NBFLOW_HOME``) from ``cwd``."""
+    full_env = {**os.environ, "NBFLOW_HOME": str(home), **(env or {})}
+    return subprocess.run([*nbflow_command(), *args], capture_output=True, text=True,
+                          env=full_env, cwd=cwd, timeout=timeout)
 
 
 def query(home: Path, sql: str, params: Sequence[object] = ()) -> list[tuple[object, ...]]:

@@ -25,7 +25,7 @@ _RUN_COLUMNS = (
 _TASK_COLUMNS = (
     "step", "task_index", "foreach_element", "status", "cache_key", "cached_from", "attempt",
     "pid", "started_at", "ended_at", "duration_s", "peak_memory", "error", "python",
-    "packages", "kernel_mode",
+    "packages", "kernel_mode", "cache_parts",
 )
 
 
@@ -333,6 +333,25 @@ class Task:
     def data(self) -> Data:
         return Data(self.run, {n: (self.step.name, self.index, record)
                                for n, record in self.artifacts.items()})
+
+    @property
+    def cache_parts(self) -> dict[str, Any]:
+        """What the task's cache key hashed, part by part."""
+        parts = self._row.get("cache_parts")
+        return json.loads(parts) if parts else {}
+
+    @property
+    def snapshots(self) -> dict[str, str]:
+        """``--snapshot`` files as they were when the task ran: path -> content hash."""
+        return dict(self.cache_parts.get("snapshots", {}))
+
+    def snapshot(self, path: str) -> bytes:
+        """The content ``path`` (relative to the notebook) had when the task ran."""
+        snapshots = self.snapshots
+        if path not in snapshots:
+            raise KeyError(f"{self.pathspec} has no snapshot of {path!r} "
+                           f"(it has: {', '.join(sorted(snapshots)) or 'none'})")
+        return self.run.home.objects.read_bytes(snapshots[path])
 
     @property
     def log_path(self) -> str:

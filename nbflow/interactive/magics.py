@@ -15,7 +15,9 @@ from __future__ import annotations
 import os
 import shlex
 import sys
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from nbflow.errors import MagicArgumentError, NbflowError, NotebookError
@@ -27,7 +29,9 @@ LINE_USAGE = """\
                                             (OPTIONS: those of `nbflow execute`)
 %nbflow history [FLOW] [--all] [--home DIR] the runs table (this notebook's flow by default)
 %nbflow checkout FLOW/RUN/STEP[/TASK] [--outputs] [--home DIR]
-                                            load a task's inputs (and outputs) to debug it"""
+                                            load a task's inputs (and outputs) to debug it
+%nbflow record on|off                       record live %%step runs so `nbflow execute`
+                                            reuses them (on when the notebook file is known)"""
 
 
 @dataclass
@@ -37,6 +41,8 @@ class Session:
     ran: dict[str, RanStep] = field(default_factory=dict)
     runs: list[Any] = field(default_factory=list)
     histories: list[Any] = field(default_factory=list)
+    recording: Any = None  # record.Recording, once the notebook file is known
+    record: bool = True  # `%nbflow record off` stops recording live steps
 
 
 def register(ipython: Any) -> Session:
@@ -105,7 +111,42 @@ def _step_magic(shell: Any, session: Session, line: str, cell: str) -> None:
     magic = _parse("step", line)
     _check_body("step", magic.name, shell, cell)
     session.ran[magic.name] = RanStep("step", cell)
+    prepared = _prepare_recording(shell, session, magic.name, cell)
+    started = time.time()
     run_body(shell, cell)
+    if prepared is not None:
+        _record(session, prepared, shell.user_ns, started)
+
+
+def _prepare_recording(shell: Any, session: Session, name: str, body: str) -> Any:
+    """The step's identity for the catalog, if this execution can be recorded."""
+    from nbflow.interactive import record
+
+    notebook = current_notebook(shell.user_ns)
+    if not session.record or notebook is None or os.environ.get("NBFLOW_RUN"):
+        return None
+    from nbflow.store.home import Home
+
+    home = Home(None)
+    current = session.recording
+    if current is None or current.notebook != notebook or current.home.url != home.url:
+        session.recording = record.Recording(notebook, home, Path(notebook).stem)
+    try:
+        return record.prepare_step(session.recording, name, body, shell.user_ns)
+    except Exception as exc:  # recording is a bonus: never fail the user's cell for it
+        print(f"nbflow: step {name!r} ran but could not be recorded: {exc}", file=sys.stderr)
+        return None
+
+
+def _record(session: Session, prepared: Any, user_ns: dict[str, Any], started: float) -> None:
+    from nbflow.interactive import record
+
+    step, parts = prepared
+    try:
+        record.record_step(session.recording, step, parts, user_ns, started)
+    except Exception as exc:  # as above: the cell itself succeeded
+        print(f"nbflow: step {step.name!r} ran but could not be recorded: {exc}",
+              file=sys.stderr)
 
 
 def _branch_magic(shell: Any, session: Session, line: str, cell: str) -> None:
@@ -155,7 +196,7 @@ def _line_magic(shell: Any, session: Session, line: str) -> None:
     except ValueError as exc:
         raise _usage_error(f"%nbflow: cannot split the arguments ({exc})") from None
     command, rest = (args[0], args[1:]) if args else ("help", [])
-    handlers = {"run": _run, "history": _history, "checkout": _checkout}
+    handlers = {"run": _run, "history": _history, "checkout": _checkout, "record": _record_switch}
     if command in ("help", "-h", "--help"):
         print(LINE_USAGE)
         return
@@ -215,6 +256,13 @@ def _history(shell: Any, session: Session, args: list[str]) -> None:
     if flow is None and not found.get("--all") and notebook is not None:
         flow = Path(notebook).stem
     session.histories.append(show_history(flow, home=found.get("--home")))
+
+
+def _record_switch(shell: Any, session: Session, args: list[str]) -> None:
+    if args not in (["on"], ["off"]):
+        raise _usage_error("%nbflow record on|off: record live %%step runs for reuse headless")
+    session.record = args == ["on"]
+    print(f"nbflow: live steps are {'recorded' if session.record else 'not recorded'}")
 
 
 def _checkout(shell: Any, session: Session, args: list[str]) -> None:

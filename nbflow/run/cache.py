@@ -14,6 +14,7 @@ import glob
 import hashlib
 import json
 import os
+import shutil
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -89,10 +90,11 @@ def input_digest(load_spec: dict[str, Any]) -> str:
     raise ValueError(f"unknown input kind {kind!r}")
 
 
-def snapshot_files(step: StepSpec, directory: str) -> dict[str, str]:
-    """``--snapshot`` patterns (globs, relative to the notebook) → file path → content hash."""
-    import xxhash
+def snapshot_files(step: StepSpec, directory: str, store: Any = None) -> dict[str, str]:
+    """``--snapshot`` patterns (globs, relative to the notebook) → file path → content hash.
 
+    With ``store`` (an ObjectStore) each file is also copied into it, under that same
+    hash, so the run stays reproducible when the file changes later."""
     found: dict[str, str] = {}
     for pattern in step.magic.snapshot:
         matches = sorted(glob.glob(os.path.join(directory, pattern), recursive=True))
@@ -104,12 +106,26 @@ def snapshot_files(step: StepSpec, directory: str) -> dict[str, str]:
                 hint="check the path; it is relative to the notebook's folder",
             )
         for path in files:
-            digest = xxhash.xxh3_128()
-            with open(path, "rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    digest.update(block)
-            found[os.path.relpath(path, directory)] = digest.hexdigest()
+            found[os.path.relpath(path, directory)] = (
+                _store_file(store, path) if store is not None else _hash_file(path))
     return found
+
+
+def _hash_file(path: str) -> str:
+    import xxhash
+
+    digest = xxhash.xxh3_128()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return str(digest.hexdigest())
+
+
+def _store_file(store: Any, path: str) -> str:
+    """Copy the file into the object store; its name there is the same content hash."""
+    with open(path, "rb") as f:
+        object_hash, _size = store.put_stream(lambda out: shutil.copyfileobj(f, out))
+    return str(object_hash)
 
 
 def key_parts(

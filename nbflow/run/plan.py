@@ -24,6 +24,7 @@ class Planner:
         self, dag: Dag, home: Home, params: dict[str, Any], *, flow: str, run_id: int,
         max_num_splits: int, directory: str,
         split_runner: Callable[[StepSpec, str], list[Any]] | None = None,
+        keep_snapshots: bool = True,
     ) -> None:
         self.dag = dag
         self.spec = dag.spec
@@ -37,6 +38,7 @@ class Planner:
         self.setup_digest = cache.setup_digest(dag.spec)
         self.splits = self._foreach_sources()
         self.snapshots: dict[StepName, dict[str, str]] = {}
+        self.keep_snapshots = keep_snapshots  # copy --snapshot files into the store
 
     def _foreach_sources(self) -> dict[StepName, set[str]]:
         """For each step, the outputs that a downstream branch iterates over."""
@@ -53,7 +55,8 @@ class Planner:
         """Every task of ``step``, each with its load/persist plans and cache key."""
         base_inputs = input_specs(self.dag, step, done)
         snapshots = self.snapshots.setdefault(
-            step.name, cache.snapshot_files(step, self.directory))
+            step.name, cache.snapshot_files(
+                step, self.directory, self.home.objects if self.keep_snapshots else None))
         outputs = sorted(step.public_outputs)
         if step.kind == "step":
             return [self._job(step, 0, base_inputs, outputs, snapshots)]

@@ -39,7 +39,7 @@ def explain_notebook(dag: Dag, params: dict[str, Any], home: Home) -> list[Verdi
     spec = dag.spec
     cache = CacheIndex(catalog, home, [s.name for s in dag.steps])
     planner = Planner(dag, home, params, flow=spec.flow, run_id=0, max_num_splits=10**9,
-                      directory=str(Path(spec.path).resolve().parent))
+                      directory=str(Path(spec.path).resolve().parent), keep_snapshots=False)
     steps = {s.name: s for s in dag.steps}
     done: dict[StepName, StepResults] = {}
     runs: set[str] = set()

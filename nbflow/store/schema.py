@@ -205,6 +205,9 @@ MIGRATIONS: list[str] = [
     "COMMENT ON COLUMN tasks.cache_parts IS "
     "'What the cache key hashes, part by part (nbflow why compares these)';"
     "CREATE INDEX tasks_cache_key ON tasks (cache_key);",
+    # Recording a task replaces its artifact rows: without an index that is a scan of
+    # every artifact of every run, per task.
+    "CREATE INDEX artifacts_task ON artifacts (flow, run_id, step, task_index);",
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -21,9 +21,7 @@ CELLS = [
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Two runs of one notebook in a git repository (the second one dirty)."""
-    import os
-
-    from nbtest import nbflow_command
+    from nbtest import run_nbflow
 
     tmp = tmp_path_factory.mktemp("client")
     cells = list(CELLS)
@@ -34,12 +32,10 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     subprocess.run([*git, "add", "exp.ipynb"], cwd=tmp, check=True)
     subprocess.run([*git, "commit", "-qm", "exp"], cwd=tmp, check=True)
     home = tmp / ".nbflow"
-    env = {**os.environ, "NBFLOW_HOME": str(home)}
     for args in (["--tag", "baseline"], ["-p", "alpha", "2.0", "--tag", "tuned"]):
         if "tuned" in args:
             (tmp / "exp.ipynb").write_text((tmp / "exp.ipynb").read_text() + "\n")
-        done = subprocess.run([*nbflow_command(), "execute", str(nb), *args], cwd=tmp, env=env,
-                              capture_output=True, text=True, timeout=240)
+        done = run_nbflow("execute", str(nb), *args, home=home, cwd=tmp)
         assert done.returncode == 0, done.stderr
     return home
 

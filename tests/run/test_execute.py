@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbbuild import make_notebook
-from nbtest import query
+from nbtest import query, run_nbflow
 
 PIPELINE = [
     "import math\n%load_ext nbflow",
@@ -24,20 +25,12 @@ PIPELINE = [
 @pytest.fixture(scope="module")
 def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     """One run of PIPELINE shared by the tests that only read its results."""
-    import os
-    import subprocess
-
-    from nbtest import nbflow_command
-
     tmp = tmp_path_factory.mktemp("pipeline")
     nb = make_notebook(PIPELINE, tmp / "pipeline.ipynb")
     home = tmp / ".nbflow"
     out = tmp / "executed.ipynb"
-    done = subprocess.run(
-        [*nbflow_command(), "execute", str(nb), "--max-workers", "2", "--output", str(out)],
-        capture_output=True, text=True, cwd=tmp, timeout=240,
-        env={**os.environ, "NBFLOW_HOME": str(home)},
-    )
+    done = run_nbflow("execute", str(nb), "--max-workers", "2", "--output", str(out),
+                      home=home, cwd=tmp)
     assert done.returncode == 0, done.stderr
     return {"home": home, "stderr": done.stderr, "output": out, "tmp": tmp}
 
@@ -105,16 +98,11 @@ def test_executed_notebook_has_each_step_outputs(pipeline_run: dict[str, object]
 
 
 def test_reading_commands(pipeline_run: dict[str, object]) -> None:
-    import os
-    import subprocess
-
-    from nbtest import nbflow_command
-
-    env = {**os.environ, "NBFLOW_HOME": str(pipeline_run["home"])}
+    home = pipeline_run["home"]
+    assert isinstance(home, Path)
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*nbflow_command(), *args], capture_output=True, text=True,
-                              env=env, timeout=60)
+        return run_nbflow(*args, home=home, cwd=home.parent, timeout=60)
 
     runs = cli("runs")
     assert runs.returncode == 0 and "pipeline/1" in runs.stdout and "succeeded" in runs.stdout
