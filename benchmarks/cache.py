@@ -25,8 +25,10 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 
 def nbflow_cmd() -> list[str]:
-    script = shutil.which("nbflow")
-    return [script] if script else [sys.executable, "-m", "nbflow"]
+    """This interpreter's own console script (a version manager's shim on PATH would add
+    its own start-up to every measurement)."""
+    script = Path(sys.executable).parent / "nbflow"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "nbflow"]
 
 
 def timed_run(notebook: Path, home: Path, cwd: Path) -> float:

@@ -78,6 +78,7 @@ class Options:
     keep: bool = False
     json_path: Path | None = None
     nbflow_cmd: tuple[str, ...] = ()
+    repeat: int = 1
 
 
 def expected_total(width: int) -> int:
@@ -425,6 +426,9 @@ def report(
 def _nbflow_cmd(given: str | None) -> tuple[str, ...]:
     if given:
         return tuple(shlex.split(given))
+    own = Path(sys.executable).parent / "nbflow"  # not a version manager's shim on PATH
+    if own.exists():
+        return (str(own),)
     exe = shutil.which("nbflow")
     return (exe,) if exe else ()
 
@@ -442,6 +446,11 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     parser.add_argument(
         "--skip", action="append", choices=HOWS, default=[], help="leave one out (repeatable)"
     )
+    parser.add_argument(
+        "--repeat", type=int, default=1,
+        help="runs of each tool, interleaved so load drift hits all alike; the median is "
+             "reported (default 1)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temp dir with logs")
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
     parser.add_argument(
@@ -457,8 +466,22 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         keep=args.keep,
         json_path=args.json,
         nbflow_cmd=_nbflow_cmd(args.nbflow_cmd),
+        repeat=max(1, args.repeat),
     )
     return opts
+
+
+def _median(measurements: list[Measurement]) -> Measurement:
+    """The run with the median wall time (a failed run wins: it must be seen)."""
+    failed = [m for m in measurements if not m.ok]
+    if failed:
+        return failed[0]
+    ordered = sorted(measurements, key=lambda m: m.wall_s or 0.0)
+    chosen = ordered[len(ordered) // 2]
+    if len(ordered) > 1:
+        walls = ", ".join(f"{m.wall_s:.2f}" for m in measurements)
+        chosen.note = (chosen.note + "; " if chosen.note else "") + f"median of {walls} s"
+    return chosen
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -466,17 +489,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     benches = {"nbflow": bench_nbflow, "metaflow": bench_metaflow, "papermill": bench_papermill}
     workdir = Path(tempfile.mkdtemp(prefix="nbflow-foreach-bench-"))
     load_start = os.getloadavg()
-    results: list[Measurement] = []
+    runs: dict[str, list[Measurement]] = {}
     try:
-        for how, bench in benches.items():
-            if how in opts.skip:
-                continue
-            print(f"running {how} (width {opts.width})…", flush=True)
-            try:
-                results.append(bench(opts, workdir))
-            except Exception as exc:  # report it with the others rather than lose them
-                results.append(Measurement(how, how, error=f"{type(exc).__name__}: {exc}"))
+        for rep in range(opts.repeat):
+            for how, bench in benches.items():
+                if how in opts.skip:
+                    continue
+                print(f"running {how} (width {opts.width}, run {rep + 1}/{opts.repeat})…",
+                      flush=True)
+                place = workdir / f"{how}-{rep}"  # a fresh home each time: nothing cached
+                place.mkdir()
+                try:
+                    runs.setdefault(how, []).append(bench(opts, place))
+                except Exception as exc:  # report it with the others rather than lose them
+                    runs.setdefault(how, []).append(
+                        Measurement(how, how, error=f"{type(exc).__name__}: {exc}"))
     finally:
+        results = [_median(ms) for ms in runs.values()]
         ok = all(m.ok for m in results)
         if opts.keep or not ok:
             print(f"logs kept in {workdir}")

@@ -43,16 +43,16 @@ class _Cells:
 
 def read_notebook(path: str | os.PathLike[str]) -> NotebookSpec:
     """Read and analyse an ``.ipynb`` file."""
-    import nbformat
+    from nbflow.notebook import ipynb
 
     where = str(path)
     try:
-        nb = nbformat.read(where, as_version=4)
+        nb = ipynb.read(where)
     except FileNotFoundError:
         raise NotebookError(
             f"no such notebook: {where}", notebook=where, hint="check the path and the file name"
         ) from None
-    except Exception as exc:  # nbformat raises several unrelated types for a bad file
+    except Exception as exc:  # json and nbformat raise several unrelated types for a bad file
         raise NotebookError(
             f"cannot read {where} as a Jupyter notebook: {exc}",
             notebook=where,

@@ -191,12 +191,10 @@ def _run_record(spec: NotebookSpec, dag: Dag, params: dict[str, Any], options: R
 def _write_notebook(
     spec: NotebookSpec, home: Any, run_id: int, summary: RunSummary, output: str | None
 ) -> str:
-    import nbformat
-
+    from nbflow.notebook import ipynb
     from nbflow.run.outputnb import assemble
 
-    source = nbformat.read(spec.path, as_version=4)
-    text = nbformat.writes(assemble(source, summary.outcomes, home))
+    text = ipynb.dumps(assemble(ipynb.read(spec.path), summary.outcomes, home))
     kept = f"{home.run_prefix(spec.flow, run_id)}/notebook.ipynb"
     home.write_text(kept, text)
     if output:

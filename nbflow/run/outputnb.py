@@ -2,28 +2,27 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from nbflow.kernel.tasknb import cell_role
 from nbflow.run.executor import TaskOutcome
 
 
-def assemble(source_nb: Any, outcomes: list[TaskOutcome], home: Any = None) -> Any:
-    """Fill ``source_nb`` (a copy) with outputs from the tasks' executed notebooks.
+def assemble(source_nb: dict[str, Any], outcomes: list[TaskOutcome], home: Any = None
+             ) -> dict[str, Any]:
+    """Fill a copy of ``source_nb`` with outputs from the tasks' executed notebooks.
 
     A branch cell gets every task's outputs in index order, each under a one-line
     header. Setup cells get the outputs of the first task that ran them. Of a retried
     task only the last attempt counts; a reused task contributes its origin's outputs.
     """
-    import copy
-
-    import nbformat.v4 as v4
-
     nb = copy.deepcopy(source_nb)
-    for cell in nb.cells:
-        if cell.cell_type == "code":
-            cell.outputs = []
-            cell.execution_count = None
+    cells = nb["cells"]
+    for cell in cells:
+        if cell["cell_type"] == "code":
+            cell["outputs"] = []
+            cell["execution_count"] = None
     by_cell: dict[int, list[tuple[int, str, list[Any]]]] = {}
     setup_done: set[int] = set()
     last = {o.job.label: o for o in sorted(outcomes, key=lambda o: o.job.attempt)}
@@ -33,7 +32,7 @@ def assemble(source_nb: Any, outcomes: list[TaskOutcome], home: Any = None) -> A
             task_nb = _origin_notebook(home, outcome.origin)
         if task_nb is None:
             continue
-        for task_cell in task_nb.cells:
+        for task_cell in task_nb["cells"]:
             role, number = cell_role(task_cell)
             if number is None:
                 continue
@@ -45,25 +44,26 @@ def assemble(source_nb: Any, outcomes: list[TaskOutcome], home: Any = None) -> A
                     (outcome.job.index, header, list(task_cell.get("outputs", [])))
                 )
             elif role == "setup" and number not in setup_done:
-                nb.cells[number - 1].outputs = list(task_cell.get("outputs", []))
+                cells[number - 1]["outputs"] = list(task_cell.get("outputs", []))
                 setup_done.add(number)
     for number, parts in by_cell.items():
         outputs: list[Any] = []
         for _index, header, cell_outputs in sorted(parts, key=lambda p: p[0]):
             if header:
-                outputs.append(v4.new_output("stream", name="stdout", text=f"── {header} ──\n"))
+                outputs.append({"output_type": "stream", "name": "stdout",
+                                "text": f"── {header} ──\n"})
             outputs.extend(cell_outputs)
-        nb.cells[number - 1].outputs = outputs
-    nb.metadata.setdefault("nbflow", {})
+        cells[number - 1]["outputs"] = outputs
+    nb.setdefault("metadata", {}).setdefault("nbflow", {})
     return nb
 
 
 def _origin_notebook(home: Any, origin: str) -> Any:
-    import nbformat
+    from nbflow.notebook import ipynb
 
     flow, run, step, index = origin.split("/")
     try:
         text = home.read_text(f"{home.task_prefix(flow, run, step, index)}/notebook.ipynb")
     except Exception:  # the origin's log is gone: the cell stays without outputs
         return None
-    return nbformat.reads(text, as_version=4)
+    return ipynb.reads(text)
