@@ -24,10 +24,7 @@ class Job:
     element: Any = None  # a short, JSON-able description of the foreach element
     attempt: int = 0
     parts: Any = None  # cache.KeyParts
-
-    @property
-    def key(self) -> str | None:
-        return self.parts.key() if self.parts is not None else None
+    key: str | None = None  # parts.key(), computed once
 
     @property
     def label(self) -> str:
@@ -42,10 +39,6 @@ class StepResults:
 
     def ordered(self) -> list[TaskManifest]:
         return [self.manifests[i] for i in sorted(self.manifests)]
-
-
-def records_by_name(manifest: TaskManifest) -> dict[str, ArtifactRecord]:
-    return {a.name: a for a in manifest.artifacts}
 
 
 def input_specs(
@@ -69,7 +62,7 @@ def input_specs(
 def _artifact_spec(
     step: StepSpec, name: str, producer: StepName, manifest: TaskManifest
 ) -> dict[str, Any]:
-    record = records_by_name(manifest).get(name)
+    record = manifest.artifact(name)
     if record is None:
         raise TaskFailed(
             f"reads {name!r}, but step {producer!r} did not bind it when it ran "

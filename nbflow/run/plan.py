@@ -91,6 +91,7 @@ class Planner:
             persist_plan={**common, "outputs": outputs,
                           "splits": sorted(self.splits.get(step.name, ()))},
             parts=parts,
+            key=parts.key(),
         )
 
     def _elements(self, step: StepSpec, done: dict[StepName, StepResults]) -> list[Any]:

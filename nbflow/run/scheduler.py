@@ -12,7 +12,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import time
 import traceback as tb
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from nbflow.errors import NbflowError, TaskFailed
@@ -198,8 +198,7 @@ class Scheduler:
         if job.attempt < step.magic.retry:
             self.progress.finished(step.name, job.index, "failed", seconds,
                                    f"retrying ({job.attempt + 1}/{step.magic.retry})")
-            return Job(step, job.index, job.load_plan, job.persist_plan, job.element,
-                       job.attempt + 1, job.parts)
+            return replace(job, attempt=job.attempt + 1)
         self.progress.finished(step.name, job.index, "failed", seconds)
         self.remaining[step.name] -= 1
         self._step_failed(step, error)
