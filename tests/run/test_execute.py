@@ -148,3 +148,15 @@ def test_foreach_over_a_setup_defined_list(tmp_path: Path, nbflow, home: Path) -
     again = nbflow("execute", str(nb))  # the elements are found again (one setup-only kernel)
     assert again.returncode == 0, again.stderr
     assert "reused without a kernel: 4 cached" in again.stderr
+
+
+def test_show_prints_the_dag_in_three_formats(tmp_path: Path, nbflow) -> None:
+    nb = make_notebook(PIPELINE, tmp_path / "pipeline.ipynb")
+    text = nbflow("show", str(nb))
+    assert text.returncode == 0, text.stderr
+    assert "work" in text.stdout and "--foreach items" in text.stdout
+    graph = json.loads(nbflow("show", str(nb), "--format", "json").stdout)
+    edges = {(e["from"], e["to"]) if isinstance(e, dict) else tuple(e) for e in graph["edges"]}
+    assert ("start", "work") in edges and ("work", "join") in edges
+    dot = nbflow("show", str(nb), "--format", "dot").stdout
+    assert dot.lstrip().startswith("digraph") and '"start" -> "work"' in dot
