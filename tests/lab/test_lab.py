@@ -50,6 +50,11 @@ def lab(tmp_path: Path) -> Iterator[dict[str, Any]]:
     news.mkdir(parents=True)  # no "Would you like to get notified about news?" toast
     (news / "notification.jupyterlab-settings").write_text(
         '{"fetchNews": "false", "checkForUpdates": false}')
+    # Lab 4 renders only the cells near the viewport; a widget in a cell further down
+    # would not be in the page at all. Render every cell, as a person scrolling would see.
+    tracker = tmp_path / "settings" / "@jupyterlab" / "notebook-extension"
+    tracker.mkdir(parents=True)
+    (tracker / "tracker.jupyterlab-settings").write_text('{"windowingMode": "none"}')
     port = _free_port()
     env = {**os.environ, "NBFLOW_HOME": str(work / ".nbflow"),
            "JUPYTER_CONFIG_DIR": str(tmp_path / "config")}
@@ -138,6 +143,9 @@ def test_nbflow_run_and_history_render_as_widgets_in_jupyterlab(lab: dict[str, A
                 "a widget fell back to its text repr"
             history.screenshot(path=str(lab["out"] / "lab-history.png"))
             page.screenshot(path=str(lab["out"] / "lab.png"))
+        except Exception:
+            page.screenshot(path=str(lab["out"] / "lab-failure.png"), full_page=True)
+            raise
         finally:
             browser.close()
     saved = os.environ.get("NBFLOW_SCREENSHOTS")
