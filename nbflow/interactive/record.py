@@ -126,16 +126,7 @@ def _input_specs(recording: Recording, dag: Any, step: StepSpec, user_ns: dict[s
 
 
 def _run_record(recording: Recording) -> Any:
-    from nbflow.run import runinfo
-    from nbflow.run.driver import planned_steps
-    from nbflow.store.events import RunRecord
+    from nbflow.run.driver import run_record
 
     spec, dag = _spec(recording)
-    git = runinfo.git_info(str(Path(recording.notebook).resolve().parent))
-    return RunRecord(
-        flow=recording.flow, notebook_path=str(Path(recording.notebook).resolve()),
-        notebook_hash=spec.content_hash, git_commit=git.commit, git_dirty=git.dirty,
-        user=runinfo.user(), host=runinfo.host(), python=runinfo.python_version(),
-        packages=runinfo.package_versions(), status="succeeded", tags=["interactive"],
-        driver_pid=os.getpid(), driver_host=runinfo.host(), steps=planned_steps(dag),
-    )
+    return run_record(spec, dag, params={}, tags=["interactive"], status="succeeded")

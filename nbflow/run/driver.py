@@ -83,8 +83,8 @@ def execute(
     if options.resume is not None:
         resume = plan_resume(catalog, dag, options.resume, options.from_step)
         params = resume.params
-    run_id = catalog.new_run(_run_record(spec, dag, params, options,
-                                         resume.origin_run if resume else None))
+    run_id = catalog.new_run(run_record(spec, dag, params=params, tags=list(options.tags),
+                                        origin_run=resume.origin_run if resume else None))
     pathspec = f"{spec.flow}/{run_id}"
     progress = Progress(pathspec, stream=stream, quiet=options.quiet, observers=observers)
     for observer in observers:
@@ -163,8 +163,10 @@ def planned_steps(dag: Dag) -> list[dict[str, Any]]:
     ]
 
 
-def _run_record(spec: NotebookSpec, dag: Dag, params: dict[str, Any], options: RunOptions,
-                origin_run: int | None) -> Any:
+def run_record(spec: NotebookSpec, dag: Dag, *, params: dict[str, Any], tags: list[str],
+               origin_run: int | None = None, status: str = "running") -> Any:
+    """The catalog's record of a new run of ``spec``: where, from what, by whom, with what.
+    Used by ``nbflow execute`` and by a live kernel's ``interactive`` run."""
     from nbflow.store.events import RunRecord
 
     git = runinfo.git_info(str(Path(spec.path).resolve().parent))
@@ -176,7 +178,7 @@ def _run_record(spec: NotebookSpec, dag: Dag, params: dict[str, Any], options: R
         git_dirty=git.dirty,
         params=dict(params),
         param_types={p.name: p.type for p in spec.parameters},
-        tags=list(options.tags),
+        tags=tags,
         user=runinfo.user(),
         host=runinfo.host(),
         python=runinfo.python_version(),
@@ -185,6 +187,7 @@ def _run_record(spec: NotebookSpec, dag: Dag, params: dict[str, Any], options: R
         driver_host=runinfo.host(),
         steps=planned_steps(dag),
         origin_run=origin_run,
+        status=status,  # type: ignore[arg-type]
     )
 
 
