@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from nbbuild import make_notebook
-from nbtest import nbflow_command
+from nbtest import nbflow_command, run_nbflow
 
 from nbflow.widgets.dag_svg import COLOURS, Node, columns, dag_svg
 
@@ -31,8 +31,7 @@ def catalog(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     home = root / ".nbflow"
 
     def execute(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*nbflow_command(), "execute", str(notebook), "--home", str(home),
-                               *args], capture_output=True, text=True, cwd=root, timeout=240)
+        return run_nbflow("execute", str(notebook), *args, home=home, cwd=root)
 
     assert execute("--tag", "first").returncode == 0
     assert execute().returncode == 0
