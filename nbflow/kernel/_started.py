@@ -91,6 +91,8 @@ def _kill_and_reap(km: NbflowKernelManager) -> None:
     # jupyter_client starts kernels in their own session: the group is the kernel and
     # whatever it spawned.
     try:
+        if not hasattr(os, "killpg"):  # no process groups (Windows): the kernel alone
+            raise OSError("no process groups")
         os.killpg(process.pid, signal.SIGKILL)
     except OSError:
         try:

@@ -104,7 +104,7 @@ class KernelLauncher:
         self._zygote_locks: dict[str, threading.Lock] = {}
         self._live: set[StartedKernel] = set()
         self._closed = False
-        if self.mode != "spawn":
+        if self.mode != "spawn" and hasattr(os, "fork"):
             # Importing the kernel machinery takes a second or two: start now, in the
             # background, so the first task does not wait for all of it.
             threading.Thread(

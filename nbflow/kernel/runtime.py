@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import sys
 import time
 from typing import Any
@@ -101,7 +100,7 @@ def persist_outputs(ns: dict[str, Any], plan_json: str) -> None:
         started=_state.get("started", ended),
         ended=ended,
         pid=os.getpid(),
-        peak_memory=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        peak_memory=peak_memory_bytes(),
         python=sys.version.split()[0],
         packages=_imported_packages(),
         warnings=warnings,
@@ -109,6 +108,20 @@ def persist_outputs(ns: dict[str, Any], plan_json: str) -> None:
         unbound=missing,
     )
     write_manifest(home, manifest)
+
+
+def peak_memory_bytes(platform: str = sys.platform) -> int:
+    """This process's peak resident memory in bytes: ``ru_maxrss`` counts KiB on Linux and
+    bytes on macOS; where there is no ``resource`` module (Windows), psutil's peak set."""
+    try:
+        import resource
+    except ImportError:
+        import psutil
+
+        info = psutil.Process().memory_info()
+        return int(getattr(info, "peak_wset", info.rss))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if platform == "darwin" else peak * 1024)
 
 
 def _fingerprint(value: Any, size: int) -> str | None:

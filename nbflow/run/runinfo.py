@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from importlib import metadata
 
 # Distributions whose versions every run records (the task kernels add what they import).
+# nbflow itself is recorded by its import name, whatever the distribution is called
+# (``jupyter-nbflow`` on PyPI, where the name ``nbflow`` belongs to another project).
 RECORDED_PACKAGES = (
-    "nbflow", "papermill", "nbclient", "ipykernel", "jupyter_client", "duckdb", "pandas",
+    "papermill", "nbclient", "ipykernel", "jupyter_client", "duckdb", "pandas",
     "pyarrow", "cloudpickle", "fsspec", "numpy", "scikit-learn",
 )
 
@@ -59,7 +61,9 @@ def python_version() -> str:
 
 
 def package_versions() -> dict[str, str]:
-    found = {}
+    from nbflow import __version__
+
+    found = {"nbflow": __version__}
     for name in RECORDED_PACKAGES:
         try:
             found[name] = metadata.version(name)

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import fcntl
+import functools
 import json
 import os
+import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -35,6 +36,29 @@ from nbflow.store.events import CatalogEvent, RunFinished, RunRecord, TaskFinish
 STORAGE_VERSION = "v1.4.0"
 _ALIAS = "nbflow"
 _LOCK_RETRY_S = 120.0  # only for processes that open the file without our flock
+
+
+def _posix_locks(path: str) -> Any:
+    """The ``fcntl`` module, or a clear error where the OS has no POSIX file locks."""
+    try:
+        import fcntl
+    except ImportError:
+        raise CatalogError(
+            f"cannot lock the catalog {path}: this system ({sys.platform}) has no POSIX file "
+            "locks (fcntl), which nbflow needs to share a catalog between processes safely",
+            hint="run nbflow on Linux or macOS (on Windows, inside WSL)", catalog=path,
+        ) from None
+    return fcntl
+
+
+def _write_options() -> str:
+    """Pin the file format on DuckDB >= 1.4 (2.x writes one 1.x cannot read); older
+    releases know no newer format than their own and reject the option."""
+    major, minor = (int(part) for part in duckdb.__version__.split(".")[:2])
+    return f"STORAGE_VERSION '{STORAGE_VERSION}'" if (major, minor) >= (1, 4) else "READ_WRITE"
+
+
+_WRITE_OPTIONS = functools.cache(_write_options)
 
 
 # -- per-process state: one in-memory connection and one lock per catalog file ----------------
@@ -239,6 +263,7 @@ class Catalog:
     @contextlib.contextmanager
     def _flock(self, *, exclusive: bool) -> Iterator[None]:
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        fcntl = _posix_locks(self.path)
         fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o666)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
@@ -248,7 +273,7 @@ class Catalog:
 
     def _attach(self, con: duckdb.DuckDBPyConnection, *, write: bool) -> None:
         path = self.path.replace("'", "''")
-        options = f"STORAGE_VERSION '{STORAGE_VERSION}'" if write else "READ_ONLY"
+        options = _WRITE_OPTIONS() if write else "READ_ONLY"
         deadline = time.monotonic() + _LOCK_RETRY_S
         delay = 0.005
         while True:

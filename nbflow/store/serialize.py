@@ -25,6 +25,7 @@ import json
 import math
 import pickle
 import reprlib
+import sys
 from dataclasses import asdict, dataclass
 from typing import Any, BinaryIO, Literal
 
@@ -78,7 +79,14 @@ class ArtifactRecord:
 def type_name(value: object) -> str:
     cls = type(value)
     module = cls.__module__
-    return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
+    if module == "builtins":
+        return cls.__qualname__
+    # The public name when the top-level package exports the class (pandas < 3 reports
+    # pandas.core.frame.DataFrame, pandas 3 pandas.DataFrame): one name across versions.
+    top = module.split(".")[0]
+    if getattr(sys.modules.get(top), cls.__qualname__, None) is cls:
+        return f"{top}.{cls.__qualname__}"
+    return f"{module}.{cls.__qualname__}"
 
 
 # -- describing a value -----------------------------------------------------------

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from nbbuild import FIXTURES, build_notebook, md
+from nbbuild import build_notebook, md
 
 from nbflow.graph.build import Binding, Dag, build_dag
 from nbflow.graph.topo import ancestors, descendants, topo_order
@@ -165,7 +165,6 @@ def test_design_example(tmp_path: Path) -> None:
 def test_cell_numbers_count_markdown() -> None:
     dag = dag_of([md("# t"), "%%step a\nx = 1", md("more"), "%%step b\ny = x"])
     assert [s.cell for s in dag.steps] == [2, 4]
-    assert FIXTURES  # the shared fixtures exist
 
 
 @pytest.mark.parametrize(("producers", "before", "expected"), [

@@ -61,14 +61,27 @@ def test_live_steps_are_reused_headless(live: tuple[Any, Path], tmp_path: Path) 
     assert Run("live/2", home=str(home)).data.summary == '{"weights": [3, 6, 9]}'
 
 
-def test_unsaved_edits_and_other_parameters_are_not_reused(
-    live: tuple[Any, Path], tmp_path: Path
-) -> None:
+def test_an_unsaved_edit_is_not_reused(live: tuple[Any, Path], tmp_path: Path) -> None:
+    ip, notebook = live
+    run_cells(ip, CELLS[:3])
+    # train as edited in the browser but not saved: the file still has the original code
+    run_cells(ip, ["%%step train\nmodel = {'weights': [b * scale + 1 for b in base]}"])
+    assert ip.user_ns["model"] == {"weights": [4, 7, 10]}
+    home = tmp_path / ".nbflow"
+    done = run_nbflow("execute", str(notebook), home=home, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    status = dict(query(home, "SELECT step, status FROM tasks WHERE run_id = 2"))
+    assert status == {"load": "cached", "train": "succeeded", "report": "succeeded"}
+    from nbflow.client.objects import Run
+
+    assert Run("live/2", home=str(home)).data.model == {"weights": [3, 6, 9]}  # the saved code
+
+
+def test_another_parameter_value_is_not_reused(live: tuple[Any, Path], tmp_path: Path) -> None:
     ip, notebook = live
     run_cells(ip, CELLS[:2])
     ip.run_cell("scale = 5")  # the live value differs from the notebook's default
-    run_cells(ip, ["%%step load\nbase = [1, 2, 3]",
-                   "%%step train\nmodel = {'weights': [b * scale for b in base]}  # edited"])
+    run_cells(ip, CELLS[2:4])
     home = tmp_path / ".nbflow"
     done = run_nbflow("execute", str(notebook), home=home, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
