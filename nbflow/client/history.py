@@ -121,15 +121,28 @@ def list_runs(
     home: Home | str | None = None,
     *,
     flow: str | None = None,
+    run_id: int | None = None,
     status: str | None = None,
     limit: int = 200,
+    since: dt.datetime | None = None,
+    include: Iterable[tuple[str, int]] = (),
 ) -> list[RunRow]:
-    """Newest runs first, with their parameters, metrics, tags and task counts."""
+    """Newest runs first, with their parameters, metrics, tags and task counts. With
+    ``since``, only runs started after it, plus the runs in ``include`` (a poller's runs
+    that were in progress): what may have changed since a reader's last look."""
     catalog = _catalog(home)
     where, args = ["TRUE"], []
+    if since is not None:
+        known = [(str(f), int(r)) for f, r in include]
+        pairs = " OR ".join("(flow = ? AND run_id = ?)" for _ in known)
+        where.append(f"(started_at >= ?{' OR ' + pairs if pairs else ''})")
+        args += [since, *[v for pair in known for v in pair]]
     if flow:
         where.append("flow = ?")
         args.append(flow)
+    if run_id is not None:
+        where.append("run_id = ?")
+        args.append(int(run_id))
     if status:
         where.append("status = ?")
         args.append(status)
@@ -161,8 +174,7 @@ def list_runs(
 
 def run_row(run: Run) -> RunRow:
     """The runs-table line of one run."""
-    rows = [r for r in list_runs(run.home, flow=run.flow, limit=100_000) if r.run_id == run.id]
-    return rows[0]
+    return list_runs(run.home, flow=run.flow, run_id=run.id, limit=1)[0]
 
 
 def step_states(run: Run) -> list[StepState]:

@@ -409,14 +409,25 @@ class Data:
         from nbflow.kernel.namespace import Namespace
 
         store = self._run.home.objects
+        run = self._run
+        rows = run._catalog.execute_read(  # every task's artifacts in one query
+            f"SELECT t.task_index, {', '.join('a.' + c for c in _ARTIFACT_COLUMNS)} FROM tasks t "
+            "LEFT JOIN artifacts a ON a.flow = t.flow AND a.run_id = t.run_id "
+            "AND a.step = t.step AND a.task_index = t.task_index "
+            "WHERE t.flow = ? AND t.run_id = ? AND t.step = ? ORDER BY t.task_index, a.name",
+            [run.flow, run.id, step])
+        by_task: dict[int, dict[str, ArtifactRecord]] = {}
+        for index, *artifact in rows:
+            records = by_task.setdefault(index, {})
+            if artifact[0] is not None:
+                records[artifact[0]] = _record(tuple(artifact))
         joined = []
-        for task in Step(self._run, step).tasks():
-            records = task.artifacts
+        for index, records in by_task.items():
 
             def loader(name: str, records: dict[str, ArtifactRecord] = records) -> Any:
                 return load_artifact(store, records[name])
 
-            joined.append(Namespace(label=f"{step}[{task.index}]", lazy=set(records),
+            joined.append(Namespace(label=f"{step}[{index}]", lazy=set(records),
                                     loader=loader))
         return joined
 

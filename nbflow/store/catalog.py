@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import functools
 import json
 import os
 import sys
@@ -49,16 +48,6 @@ def _posix_locks(path: str) -> Any:
             hint="run nbflow on Linux or macOS (on Windows, inside WSL)", catalog=path,
         ) from None
     return fcntl
-
-
-def _write_options() -> str:
-    """Pin the file format on DuckDB >= 1.4 (2.x writes one 1.x cannot read); older
-    releases know no newer format than their own and reject the option."""
-    major, minor = (int(part) for part in duckdb.__version__.split(".")[:2])
-    return f"STORAGE_VERSION '{STORAGE_VERSION}'" if (major, minor) >= (1, 4) else "READ_WRITE"
-
-
-_WRITE_OPTIONS = functools.cache(_write_options)
 
 
 # -- per-process state: one in-memory connection and one lock per catalog file ----------------
@@ -273,7 +262,7 @@ class Catalog:
 
     def _attach(self, con: duckdb.DuckDBPyConnection, *, write: bool) -> None:
         path = self.path.replace("'", "''")
-        options = _WRITE_OPTIONS() if write else "READ_ONLY"
+        options = f"STORAGE_VERSION '{STORAGE_VERSION}'" if write else "READ_ONLY"
         deadline = time.monotonic() + _LOCK_RETRY_S
         delay = 0.005
         while True:

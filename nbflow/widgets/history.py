@@ -18,6 +18,7 @@ import ipywidgets as w
 
 from nbflow.client.history import RunRow, flows, list_runs
 from nbflow.client.objects import Home, Run, open_home
+from nbflow.widgets import _ui
 from nbflow.widgets import html as h
 from nbflow.widgets.compare import CompareView
 from nbflow.widgets.dag_svg import SYMBOLS, format_seconds
@@ -35,7 +36,7 @@ _LIVE: weakref.WeakSet[RunHistory] = weakref.WeakSet()
 def wake_histories() -> None:
     """A run started in this kernel: open histories refresh and poll while it goes."""
     for history in list(_LIVE):
-        history.wake()
+        _ui.call(history.wake)
 
 
 def run_label(row: RunRow) -> str:
@@ -60,9 +61,11 @@ class RunHistory(w.VBox):
         self.interval = max(MIN_INTERVAL_S, float(interval))
         self.limit = limit
         self.rows: list[RunRow] = []
-        self._stop = threading.Event()
-        self._poller: threading.Thread | None = None
+        self._closed = False
+        self._polling = False
         self._lock = threading.RLock()
+        self._read: dict[str, RunRow] = {}  # every run read so far under the current filters
+        self._filters: tuple[str | None, str | None] | None = None
         self._quiet = False  # set while the table's options are replaced
         self._statuses: dict[str, str] = {}  # pathspec -> status at the last refresh
         known = flows(self.home)
@@ -95,6 +98,7 @@ class RunHistory(w.VBox):
         ])
         self.add_class("nbflow-run-history")
         _LIVE.add(self)
+        _ui.bind()
         self.refresh()
 
     # -- reading ---------------------------------------------------------------------
@@ -102,9 +106,7 @@ class RunHistory(w.VBox):
     def refresh(self) -> None:
         """Re-read the runs; keep the selection; refresh the detail of a running run."""
         with self._lock:
-            flow = None if self.flow.value == ALL_FLOWS else self.flow.value
-            status = None if self.status.value == ANY_STATUS else self.status.value
-            rows = list_runs(self.home, flow=flow, status=status, limit=self.limit)
+            rows = self._read_changes()
             needle = self.search.value.strip().lower()
             self.rows = [r for r in rows if needle in run_label(r).lower()] if needle else rows
             options = [(run_label(r), r.pathspec) for r in self.rows]
@@ -129,6 +131,29 @@ class RunHistory(w.VBox):
             self._statuses = statuses
             if any(status == "running" for status in statuses.values()):
                 self._poll()
+
+    def _read_changes(self) -> list[RunRow]:
+        """The runs to show, reading only what may have changed since the last read: runs
+        that were in progress then and runs started since (all of them when the flow or
+        status filter changed)."""
+        flow = None if self.flow.value == ALL_FLOWS else self.flow.value
+        status = None if self.status.value == ANY_STATUS else self.status.value
+        if self._filters != (flow, status):
+            self._filters = (flow, status)
+            self._read = {r.pathspec: r for r in list_runs(self.home, flow=flow,
+                                                           limit=self.limit)}
+        else:
+            running = [(r.flow, r.run_id) for r in self._read.values() if r.status == "running"]
+            newest = max((r.started_at for r in self._read.values() if r.started_at),
+                         default=None)
+            for row in list_runs(self.home, flow=flow, limit=self.limit, since=newest,
+                                 include=running):
+                self._read[row.pathspec] = row
+        rows = sorted(self._read.values(), key=lambda r: (r.started_at is not None,
+                                                          r.started_at, r.run_id), reverse=True)
+        del rows[self.limit:]
+        self._read = {r.pathspec: r for r in rows}
+        return [r for r in rows if status is None or r.status == status]
 
     def _summary(self, running: int) -> str:
         text = f"{len(self.rows)} run(s) in {escape(self.home.url)}"
@@ -175,40 +200,36 @@ class RunHistory(w.VBox):
     # -- polling ---------------------------------------------------------------------
 
     def wake(self) -> None:
-        """Refresh now, and keep polling while runs are in progress."""
+        """Refresh now, and keep polling while runs are in progress (main thread)."""
         try:
             self.refresh()
         except Exception:  # a wake-up must never break the run that sent it
             pass
 
-    def _poll(self) -> None:
-        if self._poller is not None and self._poller.is_alive():
+    def _poll(self, failures: int = 0) -> None:
+        if self._polling and not failures:
             return
-        self._poller = threading.Thread(target=self._poll_loop, name="nbflow-history",
-                                        daemon=True)
-        self._poller.start()
+        self._polling = True
+        _ui.call_later(self.interval, lambda: self._poll_tick(failures))
 
-    def _poll_loop(self) -> None:
-        failures = 0
-        while not self._stop.wait(self.interval):
-            try:
-                self.refresh()
-                failures = 0
-            except Exception as exc:  # e.g. the catalog is busy: try again, then give up
-                failures += 1
-                self.summary.value = h.pre(f"refresh failed: {exc}", error=True)
-                if failures >= 5:
-                    return
-                continue
-            if not any(r.status == "running" for r in self.rows):
-                return
+    def _poll_tick(self, failures: int) -> None:
+        """One scheduled refresh, on the main thread; schedules the next while runs go."""
+        self._polling = False
+        if self._closed:
+            return
+        try:
+            self.refresh()  # schedules the next tick itself while a run is in progress
+        except Exception as exc:  # e.g. the catalog is busy: try again, then give up
+            self.summary.value = h.pre(f"refresh failed: {exc}", error=True)
+            if failures < 4:
+                self._poll(failures + 1)
 
     @property
     def polling(self) -> bool:
-        return self._poller is not None and self._poller.is_alive()
+        return self._polling
 
     def close(self) -> None:
-        self._stop.set()
+        self._closed = True
         _LIVE.discard(self)
         for child in self.detail.children:
             child.close()

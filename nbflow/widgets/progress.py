@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
+from nbflow.widgets import _ui
 from nbflow.widgets import html as h
 from nbflow.widgets.dag_svg import Node, dag_svg, format_seconds
 from nbflow.widgets.runview import _stream
@@ -88,7 +89,7 @@ class RunProgress(w.VBox):
         self._finished = threading.Event()
         self._t0 = time.monotonic()
         self._ended: float | None = None
-        self._errors_shown: set[tuple[str, int]] = set()
+        self._tasks: list[str] = []  # step/index of every task seen, for the log picker
         self.header = w.HTML()
         self.dag = w.HTML()
         self.rows = w.VBox()
@@ -103,6 +104,7 @@ class RunProgress(w.VBox):
         self.details = details
         super().__init__([w.HTML(h.STYLE), self.header, self.dag, self.rows, self.error, details])
         self.add_class("nbflow-run-progress")
+        _ui.bind()
         self._render()
 
     # -- running ---------------------------------------------------------------------
@@ -125,12 +127,15 @@ class RunProgress(w.VBox):
         return thread
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Block until the run has ended; True if it did within ``timeout``."""
+        """Block until the run has ended; True if it did within ``timeout``. On the main
+        thread the view keeps updating meanwhile."""
+        if _ui.on_main_thread():
+            return _ui.pump(self._finished, timeout)
         return self._finished.wait(timeout)
 
     def _tick(self) -> None:
         while not self._finished.wait(TICK_S):
-            self._render()
+            _ui.call(self._render)
 
     def _end(self, status: str) -> None:
         with self._lock:
@@ -138,8 +143,19 @@ class RunProgress(w.VBox):
             self._ended = time.monotonic()
             for step in self.steps.values():
                 step.running.clear()
-        self._fetch_errors()
-        self._render()
+        errors = self._read_errors()
+        done = threading.Event()
+
+        def show() -> None:
+            try:
+                if errors:
+                    self.error.value = h.pre(errors, error=True)
+                self._render()
+            finally:
+                done.set()
+
+        _ui.call(show)
+        done.wait(5)  # so that the view shows the end before wait() returns
         self._finished.set()
 
     @property
@@ -148,6 +164,7 @@ class RunProgress(w.VBox):
         return _Events(self)
 
     # -- observer protocol (called from the driver's threads) ---------------------------
+    # Each updates the run's state under the lock and leaves the widgets to _ui.call.
 
     def run_started(self, pathspec: str, dag: Any) -> None:
         with self._lock:
@@ -158,21 +175,25 @@ class RunProgress(w.VBox):
                               total=1 if s.kind == "step" else 0)
                 for s in dag.steps
             }
-            self.rows.children = [self._row(s) for s in self.steps.values()]
         from nbflow.widgets.history import wake_histories
 
+        _ui.call(self._build_rows)
         wake_histories()
+
+    def _build_rows(self) -> None:
+        with self._lock:
+            self.rows.children = [self._row(s) for s in self.steps.values()]
         self._render()
 
     def message(self, text: str) -> None:
         with self._lock:
             self.messages = [*self.messages, text][-_MESSAGES_KEPT:]
-            self.message_box.value = h.pre("\n".join(self.messages))
+        _ui.call(self._render)
 
     def fan_out(self, step: str, n: int) -> None:
         with self._lock:
             self.steps[step].total = n
-        self._render()
+        _ui.call(self._render)
 
     def started(self, step: str, index: int, pid: int, mode: str, attempt: int = 0) -> None:
         with self._lock:
@@ -181,8 +202,8 @@ class RunProgress(w.VBox):
             state.failed.discard(index)
             if state.first_start is None:
                 state.first_start = time.monotonic()
-            self._add_task(step, index)
-        self._render()
+            self._tasks.append(f"{step}/{index}")
+        _ui.call(self._render)
 
     def finished(self, step: str, index: int, status: str, seconds: float, note: str = "") -> None:
         with self._lock:
@@ -199,8 +220,8 @@ class RunProgress(w.VBox):
                     state.cached.add(index)
             elif status == "failed" and not note.startswith("retrying"):
                 state.failed.add(index)
-            self._add_task(step, index)
-        self._render()
+            self._tasks.append(f"{step}/{index}")
+        _ui.call(self._render)
 
     def close(self) -> None:
         self._finished.set()  # stops the ticker
@@ -213,7 +234,12 @@ class RunProgress(w.VBox):
             return {name: s.state for name, s in self.steps.items()}
 
     def _render(self) -> None:
+        """Draw the current state (main thread only: see ``_ui``)."""
         with self._lock:
+            self.message_box.value = h.pre("\n".join(self.messages))
+            picks = list(dict.fromkeys(self._tasks))
+            if list(self.log_picker.options) != picks:
+                self.log_picker.options = picks
             now = self._ended or time.monotonic()
             elapsed = format_seconds(now - self._t0)
             title = self.pathspec or f"run of {self.notebook}"
@@ -251,11 +277,6 @@ class RunProgress(w.VBox):
 
     # -- logs and errors ---------------------------------------------------------------
 
-    def _add_task(self, step: str, index: int) -> None:
-        key = f"{step}/{index}"
-        if key not in self.log_picker.options:
-            self.log_picker.options = [*self.log_picker.options, key]
-
     def show_log(self, step: str) -> None:
         """Open the log of ``step``'s first failed task (else its first task)."""
         with self._lock:
@@ -292,10 +313,10 @@ class RunProgress(w.VBox):
         except Exception as exc:  # a task still starting has no row or log yet
             self.task_log.value = h.pre(f"log of {key} not available yet: {exc}")
 
-    def _fetch_errors(self) -> None:
-        """Show each failed task's traceback, as recorded in the catalog."""
+    def _read_errors(self) -> str:
+        """Each failed task's traceback, as recorded in the catalog (any thread)."""
         if not self.pathspec:
-            return
+            return ""
         with self._lock:
             failed = [(s.name, i) for s in self.steps.values() for i in sorted(s.failed)]
         texts = []
@@ -305,7 +326,5 @@ class RunProgress(w.VBox):
             except Exception:
                 error = None
             texts.append(f"{self.pathspec}/{step}/{index} failed\n{error or '(no traceback)'}")
-        if texts:
-            with self._lock:
-                self.error.value = h.pre("\n\n".join(texts), error=True)
-                self._errors_shown = set(failed)
+        return "\n\n".join(texts)
+
