@@ -155,6 +155,11 @@ def list_runs(
              for r in rows}
     if not found:
         return []
+    # The rest reads exactly these runs: re-evaluating the selection in each query would
+    # pick up a run recorded meanwhile (a KeyError here, under a polling widget).
+    picked = ("SELECT * FROM (VALUES " + ", ".join("(?, ?)" for _ in found)
+              + ") AS picked(flow, run_id)")
+    args = [value for key in found for value in key]
     scope = f"(flow, run_id) IN ({picked})"
     for f, r, name, value in catalog.execute_read(
             f"SELECT flow, run_id, name, value FROM params WHERE {scope} ORDER BY name", args):
