@@ -43,7 +43,7 @@ def lab(tmp_path: Path) -> Iterator[dict[str, Any]]:
     work = tmp_path / "work"
     work.mkdir()
     nb = nbformat.read(EXAMPLES / "parameters.ipynb", as_version=4)
-    nb.cells += [nbformat.v4.new_code_cell("%nbflow run --wait --tag lab"),
+    nb.cells += [nbformat.v4.new_code_cell("%nbflow run --tag lab"),
                  nbformat.v4.new_code_cell("%nbflow history")]
     nbformat.write(nb, work / "parameters.ipynb")
     news = tmp_path / "settings" / "@jupyterlab" / "apputils-extension"
