@@ -71,6 +71,7 @@ class Scheduler:
         self.outcomes: list[TaskOutcome] = []
         self.reused: dict[str, int] = {}
         self._fallbacks: set[str] = set()
+        self._ran_again: set[StepName] = set()  # with --resume: steps not (fully) cloned
 
     def _ready(self) -> list[StepSpec]:
         steps = {s.name: s for s in self.dag.steps}
@@ -131,16 +132,26 @@ class Scheduler:
 
     def _reusable(self, step: StepSpec, jobs: list[Job]) -> dict[int, Reused]:
         found: dict[int, Reused] = {}
-        if self.resume is not None:
+        resume = self.resume
+        if resume is not None and not self._parent_ran(step):
             for job in jobs:
-                clone = self.resume.reuse(self.home, self.flow, step.name, job.index)
+                clone = resume.reuse(self.home, self.flow, step.name, job.index, job.key)
                 if clone is not None:
                     found[job.index] = clone
+        if len(found) < len(jobs):
+            self._ran_again.add(step.name)
+        if resume is not None and step.name in resume.rerun_steps:
+            return found  # --from: re-executed, as asked, not served from the cache
         if self.cache is not None and not step.magic.no_cache:
             wanted = {job.key: job.index for job in jobs if job.index not in found}
             for key, hit in self.cache.lookup([k for k in wanted if k]).items():
                 found[wanted[key]] = hit
         return found
+
+    def _parent_ran(self, step: StepSpec) -> bool:
+        """With --resume: an upstream step ran again, so cloning this one would hand on
+        results computed from the origin's inputs, not from the new ones."""
+        return any(p in self._ran_again for p in self.dag.parents[step.name])
 
     def _reuse(self, job: Job, reused: Reused) -> None:
         manifest = adopt(self.home, reused, self.flow, self.run_id)
