@@ -141,6 +141,16 @@ def _is_dataframe(value: object) -> bool:
     return isinstance(value, pd.DataFrame)
 
 
+def iterable_elements(value: object) -> list[Any] | None:
+    """The elements a ``--foreach`` over ``value`` iterates, or None if it cannot."""
+    if value is None or isinstance(value, (str, bytes)):
+        return None
+    try:
+        return list(value)  # type: ignore[call-overload]
+    except TypeError:
+        return None
+
+
 # -- saving -------------------------------------------------------------------------
 
 
