@@ -58,6 +58,7 @@ class TaskExecutor:
         self.flow = flow
         self.run_id = run_id
         self.cwd = cwd
+        self.split_kernels: list[str] = []  # foreach names whose elements a kernel listed
 
     def split(self, step: StepSpec, name: str) -> list[ArtifactRecord]:
         """The elements of setup-defined ``name``, computed in a kernel that runs only the
@@ -71,6 +72,7 @@ class TaskExecutor:
                                  {**common, "outputs": [], "splits": [name]},
                                  include_step=False)
         kernel = self.launcher.start(step.magic.kernel or self.spec.kernel_name)
+        self.split_kernels.append(name)
         try:
             execute_notebook(nb, kernel, cwd=self.cwd, timeout=step.magic.timeout)
         except Exception as exc:

@@ -13,7 +13,7 @@ from nbflow.errors import DagError, NbflowError
 from nbflow.graph.build import Dag
 from nbflow.ids import StepName
 from nbflow.notebook.spec import StepSpec
-from nbflow.run import cache
+from nbflow.run import cache, splits
 from nbflow.run.jobs import Job, StepResults, describe_element, element_spec, input_specs
 from nbflow.store.home import Home
 from nbflow.store.manifest import TaskManifest
@@ -25,7 +25,7 @@ class Planner:
         self, dag: Dag, home: Home, params: dict[str, Any], *, flow: str, run_id: int,
         max_num_splits: int, directory: str,
         split_runner: Callable[[StepSpec, str], list[Any]] | None = None,
-        keep_snapshots: bool = True,
+        keep_snapshots: bool = True, cache_splits: bool = True,
     ) -> None:
         self.dag = dag
         self.spec = dag.spec
@@ -40,6 +40,7 @@ class Planner:
         self.splits = self._foreach_sources()
         self.snapshots: dict[StepName, dict[str, str]] = {}
         self.keep_snapshots = keep_snapshots  # copy --snapshot files into the store
+        self.cache_splits = cache_splits  # reuse a setup-defined foreach's listed elements
 
     def _foreach_sources(self) -> dict[StepName, set[str]]:
         """For each step, the outputs that a downstream branch iterates over."""
@@ -114,13 +115,25 @@ class Planner:
             if name in manifest.splits:
                 return list(manifest.splits[name])
             return self._split_artifact(step, binding.step, manifest)
+        return self._setup_elements(step, name)
+
+    def _setup_elements(self, step: StepSpec, name: str) -> list[Any]:
+        """A setup-defined foreach: the elements listed by an earlier run with the same
+        setup, or by a kernel that runs the setup cells now."""
+        key = splits.split_key(self.spec, step, name, setup=self.setup_digest,
+                               params=self.params)
+        found = splits.remembered(self.home, self.flow, key) if self.cache_splits else None
+        if found is not None:
+            return list(found)
         if self.split_runner is None:
             raise DagError(
                 f"--foreach {name}: a setup-defined name has elements only once a kernel runs "
                 "the setup cells", notebook=self.spec.path, cell=step.cell, step=step.name,
                 hint="nbflow execute finds them; produce the list in a %%step to plan ahead",
             )
-        return self.split_runner(step, name)
+        records = self.split_runner(step, name)
+        splits.remember(self.home, self.flow, key, records, f"{self.flow}/{self.run_id}")
+        return list(records)
 
     def _split_artifact(self, step: StepSpec, producer: StepName,
                         manifest: TaskManifest) -> list[Any]:

@@ -38,6 +38,7 @@ class RunSummary:
     done: dict[StepName, StepResults] = field(default_factory=dict)
     outcomes: list[TaskOutcome] = field(default_factory=list)
     reused: dict[str, int] = field(default_factory=dict)  # "cached"/"cloned" -> task count
+    split_kernels: list[str] = field(default_factory=list)  # setup foreach names a kernel listed
 
 
 class Scheduler:
@@ -269,4 +270,4 @@ class Scheduler:
     def _summary(self, status: str) -> RunSummary:
         self.progress.close()
         return RunSummary(status, dict(self.status), self.errors, self.done, self.outcomes,
-                          self.reused)
+                          self.reused, list(getattr(self.executor, "split_kernels", [])))
