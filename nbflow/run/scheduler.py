@@ -160,7 +160,7 @@ class Scheduler:
         self.recorder.emit(ev.TaskFinished(
             flow=self.flow, run_id=self.run_id, step=job.step.name, index=job.index,
             status=reused.status,  # type: ignore[arg-type]
-            started_at=now, ended_at=now, duration_s=0.0,
+            started_at=now, ended_at=now, duration_s=0.0, queued_at=now,
             peak_memory=None, error=None, cache_key=job.key, cached_from=reused.origin,
             artifacts=list(manifest.artifacts), python=manifest.python,
             packages=dict(manifest.packages), foreach_element=job.element,
@@ -174,9 +174,11 @@ class Scheduler:
         self._task_succeeded(job, manifest)
 
     def _submit(self, pool: cf.ThreadPoolExecutor, job: Job) -> cf.Future[TaskOutcome]:
+        job.queued_at = time.time()
         return pool.submit(self.executor.run, job, self._on_started)
 
-    def _on_started(self, job: Job, pid: int, mode: str, fallback: str | None = None) -> None:
+    def _on_started(self, job: Job, pid: int, mode: str, fallback: str | None = None,
+                    started: float | None = None) -> None:
         if fallback and fallback not in self._fallbacks:
             self._fallbacks.add(fallback)  # say once why kernels start the slow way
             self.progress.message(f"note: step {job.step.name!r} starts ordinary kernels, "
@@ -184,8 +186,9 @@ class Scheduler:
         self.progress.started(job.step.name, job.index, pid, mode, job.attempt)
         self.recorder.emit(ev.TaskStarted(
             flow=self.flow, run_id=self.run_id, step=job.step.name, index=job.index,
-            foreach_element=job.element, pid=pid, started_at=time.time(),
-            attempt=job.attempt + 1, kernel_mode=mode,
+            foreach_element=job.element, pid=pid,
+            started_at=started if started is not None else time.time(),
+            attempt=job.attempt + 1, kernel_mode=mode, queued_at=job.queued_at,
         ))
 
     def _finish(self, job: Job, future: cf.Future[TaskOutcome]) -> Job | None:
@@ -229,7 +232,8 @@ class Scheduler:
         self.recorder.emit(ev.TaskFinished(
             flow=self.flow, run_id=self.run_id, step=job.step.name, index=job.index,
             status=status,  # type: ignore[arg-type]
-            ended_at=time.time(), duration_s=outcome.ended - outcome.started,
+            started_at=outcome.started, ended_at=outcome.ended,
+            duration_s=outcome.ended - outcome.started, queued_at=job.queued_at,
             peak_memory=m.peak_memory if m else None,
             error=str(outcome.error) if outcome.error else None,
             cache_key=job.key, cached_from=None,

@@ -59,3 +59,34 @@ def test_a_cached_rerun_of_a_setup_foreach_starts_no_kernel(
     from nbflow.client.objects import Run
 
     assert Run("sf/3", home=str(home)).data.s == 30
+
+
+def test_task_times_agree_between_catalog_terminal_and_runs(
+        tmp_path: Path, nbflow, home: Path) -> None:
+    nb = make_notebook(["import time", "%%step a\nx = 1", "%%step b\ntime.sleep(0.3)\ny = x"],
+                       tmp_path / "t.ipynb")
+    done = nbflow("execute", str(nb))
+    assert done.returncode == 0, done.stderr
+    rows = query(home, "SELECT step, queued_at, started_at, ended_at, duration_s FROM tasks "
+                       "WHERE run_id = 1 ORDER BY step")
+    for step, queued, started, ended, duration in rows:
+        assert queued <= started <= ended, step
+        assert abs((ended - started).total_seconds() - duration) < 0.002, step
+        [line] = [ln for ln in done.stderr.splitlines() if f"t/1/{step}/0 succeeded" in ln]
+        assert f"ran {duration:6.2f}s" in line
+    assert rows[1][4] >= 0.3  # the sleep is execution
+    comments = dict(query(home, "SELECT column_name, comment FROM duckdb_columns() "
+                                "WHERE table_name = 'tasks'"))
+    assert comments["queued_at"].startswith("When the task was ready")
+    assert "ended_at - started_at" in comments["duration_s"]
+    again = nbflow("execute", str(nb))
+    assert again.returncode == 0, again.stderr
+    listing = nbflow("runs")
+    assert listing.returncode == 0, listing.stderr
+    header, *lines = listing.stdout.splitlines()
+    assert header.split()[:6] == ["run", "status", "started_utc", "wall_s", "exec_s", "tasks"]
+    total = query(home, "SELECT round(sum(duration_s), 1) FROM tasks WHERE run_id = 1")[0][0]
+    first = next(line for line in lines if line.split()[0] == "t/1")
+    assert float(first.split()[5]) == total
+    cached = next(line for line in lines if line.split()[0] == "t/2")
+    assert float(cached.split()[5]) == 0.0  # cached tasks executed nothing
