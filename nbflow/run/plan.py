@@ -142,7 +142,7 @@ class Planner:
         store, rather than by running the producer again."""
         name = step.magic.foreach or ""
         record = manifest.artifact(name)
-        where = {"notebook": self.spec.path, "cell": step.cell, "step": step.name}
+        where: dict[str, Any] = {"notebook": self.spec.path, "cell": step.cell, "step": step.name}
         if record is None:
             raise DagError(f"--foreach {name}: step {producer!r} did not bind {name!r} "
                            "when it ran", **where,

@@ -83,7 +83,7 @@ def load(f: BinaryIO) -> Any:
 def _pickler_class() -> type:
     import cloudpickle
 
-    class CanonicalPickler(cloudpickle.Pickler):  # type: ignore[misc, name-defined]
+    class CanonicalPickler(cloudpickle.Pickler):
         def persistent_id(self, obj: Any) -> Any:
             kind = type(obj)
             if kind is set:

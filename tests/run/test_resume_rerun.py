@@ -8,7 +8,6 @@ from nbbuild import make_notebook
 from nbtest import query
 
 
-
 def chain() -> list[object]:
     return [
         ("n = 3", ["parameters"]),
