@@ -82,6 +82,18 @@ FIXTURES: dict[str, list[Cell]] = {
         "summary = f'{label}: {best} {size:.2f}'",
         "print(summary)",
     ],
+    "mutation": [  # branch bodies that change upstream values in place
+        "import copy\n%load_ext nbflow\nregistry = []",
+        "%%step start\nd = {'a': 1, 'b': 2, 'c': 3}\nacc = []\nkeys = ['a', 'b', 'c']\n"
+        "rows = [[1], [2, 2]]",
+        "%%branch drop --foreach keys --as k\ndel d[k]\nacc.append(k)\nregistry.append(k)\n"
+        "left = sorted(d)\nsofar = list(acc)\nseen = list(registry)",
+        "%%branch grow --foreach rows --as row\nrow.append(0)\nlength = len(row)",
+        "%%step after\nlefts = [t.left for t in drop]\nsofars = [t.sofar for t in drop]\n"
+        "seens = [t.seen for t in drop]\nsizes = [len(t.d) for t in drop]\n"
+        "lengths = [t.length for t in grow]\nremaining = sorted(d)\ncollected = list(acc)\n"
+        "rows_after = copy.deepcopy(rows)",
+    ],
 }
 
 

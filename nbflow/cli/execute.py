@@ -53,6 +53,9 @@ def _print_summary(result: Any, notebook: str) -> None:
     if summary.reused:
         parts = [f"{n} {status}" for status, n in sorted(summary.reused.items())]
         click.echo(f"reused without a kernel: {', '.join(parts)}", err=True)
+    for name in summary.split_kernels:
+        click.echo(f"started a kernel to run the setup cells for the elements of "
+                   f"--foreach {name}", err=True)
     if summary.status != "succeeded":
         for error in summary.errors:
             click.secho(f"error: {str(error).splitlines()[0]}", fg="red", err=True)

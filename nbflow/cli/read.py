@@ -34,11 +34,16 @@ def _table(frame: Any) -> str:
 @_home_option
 @report_errors
 def runs(notebook: str | None, limit: int, home: str | None) -> None:
-    """List runs, newest first: all flows, or NOTEBOOK's (a path or a flow name)."""
+    """List runs, newest first: all flows, or NOTEBOOK's (a path or a flow name).
+
+    started_utc: when the run started; wall_s: start to end of the run; exec_s: the
+    execution time of its tasks added up (the catalog's tasks.duration_s)."""
     sql = """
         SELECT r.flow || '/' || r.run_id AS run, r.status,
-               strftime(r.started_at, '%Y-%m-%d %H:%M:%S') AS started,
-               round(date_diff('millisecond', r.started_at, r.ended_at) / 1000.0, 1) AS seconds,
+               strftime(r.started_at, '%Y-%m-%d %H:%M:%S') AS started_utc,
+               round(date_diff('millisecond', r.started_at, r.ended_at) / 1000.0, 1) AS wall_s,
+               (SELECT round(sum(t.duration_s), 1) FROM tasks t
+                 WHERE t.flow = r.flow AND t.run_id = r.run_id) AS exec_s,
                (SELECT count(*) FROM tasks t WHERE t.flow = r.flow AND t.run_id = r.run_id) AS tasks,
                (SELECT string_agg(p.name || '=' || p.value, ' ' ORDER BY p.name) FROM params p
                  WHERE p.flow = r.flow AND p.run_id = r.run_id) AS params,

@@ -64,7 +64,9 @@ def build_dag(spec: NotebookSpec, *, check: bool = True) -> Dag:
 
 
 def parallel_output_warnings(dag: Dag) -> list[str]:
-    """Two steps that may run at the same time and output the same public name."""
+    """Two steps that may run at the same time output a public name that a later step
+    reads: which value it gets then depends on cell order alone, usually a mistake.
+    A name no step reads afterwards is harmless (e.g. a scratch ``fig`` in both)."""
     lineage = {s.name: ancestors(dag, s.name) for s in dag.steps}
     imports = {s.name: imported_names(s.source) for s in dag.steps}
     found = []
@@ -74,16 +76,28 @@ def parallel_output_warnings(dag: Dag) -> list[str]:
                 continue
             shared = exports(first) & exports(second)
             shared -= imports[first.name] & imports[second.name]  # the same import, harmless
-            if shared:
-                found.append(_parallel_warning(first, second, sorted(shared)))
+            readers = {name: _readers(dag, name, second) for name in sorted(shared)}
+            read = {name: steps for name, steps in readers.items() if steps}
+            if read:
+                found.append(_parallel_warning(first, second, read))
     return found
 
 
-def _parallel_warning(first: StepSpec, second: StepSpec, names: list[str]) -> str:
-    listed = ", ".join(repr(n) for n in names)
+def _readers(dag: Dag, name: str, second: StepSpec) -> list[StepSpec]:
+    """Steps after ``second`` in cell order that read ``name`` from it."""
+    return [s for s in dag.steps if s.cell > second.cell
+            and (b := dag.bindings[s.name].get(name)) is not None and b.step == second.name]
+
+
+def _parallel_warning(first: StepSpec, second: StepSpec,
+                      read: dict[str, list[StepSpec]]) -> str:
+    listed = ", ".join(repr(n) for n in read)
+    readers = "; ".join(
+        f"{name!r} is read by " + ", ".join(f"step {s.name!r} (cell {s.cell})" for s in steps)
+        for name, steps in read.items())
     return (
         f"cells {first.cell} and {second.cell}: steps {first.name!r} and {second.name!r} "
-        f"both output {listed} and may run in parallel; later cells get the value from "
-        f"{second.name!r} (cell {second.cell}). Rename one, or add --after {first.name} "
+        f"both output {listed} and may run in parallel; {readers}, which gets the value "
+        f"from {second.name!r} (cell {second.cell}). Rename one, or add --after {first.name} "
         f"to {second.name!r} if it must run second"
     )

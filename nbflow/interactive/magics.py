@@ -2,7 +2,8 @@
 
 ``%%step`` runs its body in the user's namespace exactly like a plain cell and records
 the step. ``%%branch NAME --foreach ITEMS --as VAR`` runs its body once per element,
-each in its own copy of the namespace (as each headless task has its own kernel), and
+each in its own copy of the namespace as it was before the branch (values the body reads
+are copied from their serialized form, as each headless task loads its own), and
 binds NAME to the list of per-element namespaces a headless join receives. Names bound
 inside a branch do not leak into the notebook, just as they do not headless.
 
@@ -151,6 +152,7 @@ def _record(session: Session, prepared: Any, user_ns: dict[str, Any], started: f
 
 def _branch_magic(shell: Any, session: Session, line: str, cell: str) -> None:
     __tracebackhide__ = True
+    from nbflow.interactive.fresh import Snapshot, fresh
     from nbflow.kernel.namespace import Namespace
     from nbflow.notebook.names import analyze
 
@@ -166,11 +168,15 @@ def _branch_magic(shell: Any, session: Session, line: str, cell: str) -> None:
     except TypeError:
         raise _usage_error(f"%%branch {magic.name}: --foreach {magic.foreach} is a "
                            f"{type(items).__name__}, which cannot be iterated") from None
-    outputs = analyze(cell).outputs
+    info = analyze(cell)
+    outputs = info.outputs
     session.ran[magic.name] = RanStep("branch", cell)
+    before = Snapshot(shell.user_ns, info.inputs - {magic.as_})
     results = []
-    for index, item in enumerate(elements):
+    for index, element in enumerate(elements):
+        item = fresh(element)  # a task loads its own copy of its element
         namespace = dict(shell.user_ns)
+        namespace.update(before.view())
         namespace[magic.as_] = item
         try:
             run_body(shell, cell, namespace)

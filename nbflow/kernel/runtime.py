@@ -19,7 +19,12 @@ from nbflow.errors import ArtifactUnavailable
 from nbflow.kernel.namespace import Namespace
 from nbflow.store.home import Home
 from nbflow.store.manifest import TaskManifest, write_manifest
-from nbflow.store.serialize import ArtifactRecord, load_artifact, save_artifact
+from nbflow.store.serialize import (
+    ArtifactRecord,
+    iterable_elements,
+    load_artifact,
+    save_artifact,
+)
 
 # Inputs up to this size are re-serialized after the step to catch mutations the
 # name analysis missed; above it the check would cost more than the step.
@@ -86,7 +91,7 @@ def persist_outputs(ns: dict[str, Any], plan_json: str) -> None:
     splits = {
         name: [save_artifact(home.objects, f"{name}[{i}]", v) for i, v in enumerate(items)]
         for name in plan.get("splits", [])
-        if (items := _iterable(ns.get(name))) is not None
+        if (items := iterable_elements(ns.get(name))) is not None
     }
     missing = [n for n in plan["outputs"] if n not in ns and not n.startswith("_")]
     warnings = _mutation_warnings(plan, ns)
@@ -138,16 +143,6 @@ def _fingerprint(value: Any, size: int) -> str | None:
     try:
         return xxhash.xxh3_128_hexdigest(cloudpickle.dumps(value, protocol=5))
     except Exception:  # unpicklable inputs cannot be checked; that is not the step's fault
-        return None
-
-
-def _iterable(value: Any) -> list[Any] | None:
-    """The elements a ``--foreach`` over ``value`` iterates, or None if it cannot."""
-    if value is None or isinstance(value, (str, bytes)):
-        return None
-    try:
-        return list(value)
-    except TypeError:
         return None
 
 

@@ -2,7 +2,8 @@
 
 A key covers the step's source (as an AST, so comments, blank lines and formatting
 do not count), the setup cells' source, the content hash of every input artifact,
-the values of the parameters the step (or setup) reads, the foreach element, the
+the values of the parameters the step (or setup) reads (canonically encoded, so a set or
+a NaN hashes the same in every process), the foreach element, the
 content of ``--snapshot`` files, the kernelspec, and the artifact format version.
 The parts are kept too, so ``nbflow why`` can say which one changed.
 """
@@ -21,15 +22,22 @@ from typing import Any
 from nbflow.errors import NbflowError
 from nbflow.notebook.names import magic_lines, to_python
 from nbflow.notebook.spec import NotebookSpec, StepSpec
+from nbflow.store import canonical
 from nbflow.store.serialize import FORMAT_VERSION
 
 # Bump when the meaning of a key changes, so old entries stop matching.
-KEY_VERSION = 1
+# 2: parameter values hashed through nbflow.store.canonical.encode (sets, NaN, dict keys).
+KEY_VERSION = 2
 
 
 def _digest(value: Any) -> str:
     text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=repr)
     return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def value_digest(value: Any) -> str:
+    """A parameter's value as a key part: the same in every process (sets, NaN, any keys)."""
+    return _digest(canonical.encode(value))
 
 
 def normalized_source(source: str) -> str:
@@ -148,7 +156,7 @@ def key_parts(
         step=_digest(normalized_source(step.source)),
         setup=setup,
         inputs=inputs,
-        params={name: _digest(params.get(name)) for name in read_parameters(spec, step)},
+        params={name: value_digest(params.get(name)) for name in read_parameters(spec, step)},
         element=element,
         snapshots=snapshots,
         kernel=step.magic.kernel or spec.kernel_name,

@@ -107,7 +107,7 @@ def execute(
     executor = TaskExecutor(spec, home, launcher, params, spec.flow, run_id, cwd)
     planner = Planner(dag, home, params, flow=spec.flow, run_id=run_id,
                       max_num_splits=options.max_num_splits, directory=cwd,
-                      split_runner=executor.split)
+                      split_runner=executor.split, cache_splits=not options.no_cache)
     scheduler = Scheduler(
         dag, planner, executor, recorder, progress, max_workers=options.max_workers,
         cache=None if options.no_cache else CacheIndex(catalog, home, [s.name for s in dag.steps]),

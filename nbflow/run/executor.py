@@ -20,7 +20,8 @@ from nbflow.store.serialize import ArtifactRecord
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 SPLIT_INDEX = "split"  # where a setup-defined foreach's elements are recorded
 
-StartedCallback = Callable[[Job, int, str, "str | None"], None]  # job, pid, mode, why not fork
+# job, pid, mode, why not fork, when it started (the kernel up, the notebook starting)
+StartedCallback = Callable[[Job, int, str, "str | None", float], None]
 
 
 @dataclass
@@ -58,6 +59,7 @@ class TaskExecutor:
         self.flow = flow
         self.run_id = run_id
         self.cwd = cwd
+        self.split_kernels: list[str] = []  # foreach names whose elements a kernel listed
 
     def split(self, step: StepSpec, name: str) -> list[ArtifactRecord]:
         """The elements of setup-defined ``name``, computed in a kernel that runs only the
@@ -71,6 +73,7 @@ class TaskExecutor:
                                  {**common, "outputs": [], "splits": [name]},
                                  include_step=False)
         kernel = self.launcher.start(step.magic.kernel or self.spec.kernel_name)
+        self.split_kernels.append(name)
         try:
             execute_notebook(nb, kernel, cwd=self.cwd, timeout=step.magic.timeout)
         except Exception as exc:
@@ -112,7 +115,8 @@ class TaskExecutor:
             except Exception as exc:
                 raise self._kernel_error(job, kernel_name, exc) from exc
             pid = kernel.pid
-            on_started(job, kernel.pid, kernel.mode, kernel.fallback_reason)
+            started = time.time()  # execution starts: kernel start-up is not part of it
+            on_started(job, kernel.pid, kernel.mode, kernel.fallback_reason, started)
             try:
                 executed = execute_notebook(
                     nb, kernel, cwd=self.cwd, timeout=job.step.magic.timeout

@@ -25,6 +25,7 @@ class Job:
     attempt: int = 0
     parts: Any = None  # cache.KeyParts
     key: str | None = None  # parts.key(), computed once
+    queued_at: float | None = None  # epoch seconds: handed to a worker
 
     @property
     def label(self) -> str:

@@ -9,14 +9,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from nbflow.errors import DagError
+from nbflow.errors import DagError, NbflowError
 from nbflow.graph.build import Dag
 from nbflow.ids import StepName
 from nbflow.notebook.spec import StepSpec
-from nbflow.run import cache
+from nbflow.run import cache, splits
 from nbflow.run.jobs import Job, StepResults, describe_element, element_spec, input_specs
 from nbflow.store.home import Home
-from nbflow.store.serialize import save_artifact
+from nbflow.store.manifest import TaskManifest
+from nbflow.store.serialize import iterable_elements, load_artifact, save_artifact
 
 
 class Planner:
@@ -24,7 +25,7 @@ class Planner:
         self, dag: Dag, home: Home, params: dict[str, Any], *, flow: str, run_id: int,
         max_num_splits: int, directory: str,
         split_runner: Callable[[StepSpec, str], list[Any]] | None = None,
-        keep_snapshots: bool = True,
+        keep_snapshots: bool = True, cache_splits: bool = True,
     ) -> None:
         self.dag = dag
         self.spec = dag.spec
@@ -39,6 +40,7 @@ class Planner:
         self.splits = self._foreach_sources()
         self.snapshots: dict[StepName, dict[str, str]] = {}
         self.keep_snapshots = keep_snapshots  # copy --snapshot files into the store
+        self.cache_splits = cache_splits  # reuse a setup-defined foreach's listed elements
 
     def _foreach_sources(self) -> dict[StepName, set[str]]:
         """For each step, the outputs that a downstream branch iterates over."""
@@ -110,17 +112,53 @@ class Planner:
             return done[binding.step].ordered()
         if binding.source == "step" and binding.step is not None:
             manifest = done[binding.step].manifests[0]
-            if name not in manifest.splits:
-                raise DagError(
-                    f"--foreach {name}: step {binding.step!r} did not produce an iterable {name!r}",
-                    notebook=self.spec.path, cell=step.cell, step=step.name,
-                    hint=f"make step {binding.step!r} bind {name!r} to a list, tuple or other iterable",
-                )
-            return list(manifest.splits[name])
+            if name in manifest.splits:
+                return list(manifest.splits[name])
+            return self._split_artifact(step, binding.step, manifest)
+        return self._setup_elements(step, name)
+
+    def _setup_elements(self, step: StepSpec, name: str) -> list[Any]:
+        """A setup-defined foreach: the elements listed by an earlier run with the same
+        setup, or by a kernel that runs the setup cells now."""
+        key = splits.split_key(self.spec, step, name, setup=self.setup_digest,
+                               params=self.params)
+        found = splits.remembered(self.home, self.flow, key) if self.cache_splits else None
+        if found is not None:
+            return list(found)
         if self.split_runner is None:
             raise DagError(
                 f"--foreach {name}: a setup-defined name has elements only once a kernel runs "
                 "the setup cells", notebook=self.spec.path, cell=step.cell, step=step.name,
                 hint="nbflow execute finds them; produce the list in a %%step to plan ahead",
             )
-        return self.split_runner(step, name)
+        records = self.split_runner(step, name)
+        splits.remember(self.home, self.flow, key, records, f"{self.flow}/{self.run_id}")
+        return list(records)
+
+    def _split_artifact(self, step: StepSpec, producer: StepName,
+                        manifest: TaskManifest) -> list[Any]:
+        """The elements of an artifact whose producer did not split it when it ran (it was
+        cached, cloned or recorded live before this branch existed): loaded here, from the
+        store, rather than by running the producer again."""
+        name = step.magic.foreach or ""
+        record = manifest.artifact(name)
+        where: dict[str, Any] = {"notebook": self.spec.path, "cell": step.cell, "step": step.name}
+        if record is None:
+            raise DagError(f"--foreach {name}: step {producer!r} did not bind {name!r} "
+                           "when it ran", **where,
+                           hint=f"make step {producer!r} always assign {name!r}")
+        try:
+            value = load_artifact(self.home.objects, record, step=producer)
+        except NbflowError as exc:
+            raise DagError(f"--foreach {name}: the elements of {name!r} from step "
+                           f"{producer!r} cannot be read: {exc}", **where,
+                           hint=f"make {name!r} serializable, or re-run step {producer!r} "
+                           "with --no-cache on its %%step line") from None
+        items = iterable_elements(value)
+        if items is None:
+            raise DagError(
+                f"--foreach {name}: step {producer!r} did not produce an iterable {name!r} "
+                f"(it is a {record.type})", **where,
+                hint=f"make step {producer!r} bind {name!r} to a list, tuple or other iterable",
+            )
+        return [save_artifact(self.home.objects, f"{name}[{i}]", v) for i, v in enumerate(items)]

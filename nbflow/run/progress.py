@@ -83,7 +83,8 @@ class Progress:
                     del self._bars[step]
             return
         extra = f"  {note}" if note else ""
-        self._line(f"{self.pathspec}/{step}/{index} {status:<9} {seconds:6.2f}s{extra}")
+        # the catalog's tasks.duration_s: execution, from the "started" line to this one
+        self._line(f"{self.pathspec}/{step}/{index} {status:<9} ran {seconds:6.2f}s{extra}")
 
     def close(self) -> None:
         self._notify("close")

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from nbflow.errors import ResumeError
@@ -72,12 +72,21 @@ class ResumePlan:
     origin_run: int
     params: dict[str, Any]
     clone_steps: frozenset[str]
+    rerun_steps: frozenset[str] = frozenset()  # --from STEP and after: run, never cached
+    origin_keys: dict[tuple[str, int], str] = field(default_factory=dict)
 
-    def reuse(self, home: Home, flow: str, step: str, index: int) -> Reused | None:
+    def reuse(self, home: Home, flow: str, step: str, index: int,
+              key: str | None = None) -> Reused | None:
+        """The origin's task to clone, or None. A task that could not store an artifact
+        is cloned only while its key is unchanged: once its code is fixed it runs again,
+        rather than hand its downstream steps the same missing value."""
         if step not in self.clone_steps:
             return None
         manifest = read_manifest(home, flow, self.origin_run, step, index)
         if manifest is None:
+            return None
+        unstored = any(not a.persisted for a in manifest.artifacts)
+        if unstored and key is not None and self.origin_keys.get((step, index)) != key:
             return None
         return Reused("cloned", manifest, f"{flow}/{self.origin_run}/{step}/{index}")
 
@@ -93,8 +102,12 @@ def plan_resume(catalog: Catalog, dag: Dag, run: str, from_step: str | None) -> 
     rerun = {from_step, *descendants(dag, StepName(from_step))} if from_step else set()
     rows = catalog.execute_read(
         "SELECT name, value FROM params WHERE flow = ? AND run_id = ?", [flow, origin])
+    keys = catalog.execute_read(
+        "SELECT step, task_index, cache_key FROM tasks WHERE flow = ? AND run_id = ?",
+        [flow, origin])
     return ResumePlan(origin, {n: json.loads(v) for n, v in rows},
-                      frozenset(n for n in names if n not in rerun))
+                      frozenset(n for n in names if n not in rerun), frozenset(rerun),
+                      {(step, index): key for step, index, key in keys if key})
 
 
 def _origin_run(catalog: Catalog, flow: str, run: str) -> int:

@@ -38,6 +38,7 @@ class RunSummary:
     done: dict[StepName, StepResults] = field(default_factory=dict)
     outcomes: list[TaskOutcome] = field(default_factory=list)
     reused: dict[str, int] = field(default_factory=dict)  # "cached"/"cloned" -> task count
+    split_kernels: list[str] = field(default_factory=list)  # setup foreach names a kernel listed
 
 
 class Scheduler:
@@ -71,6 +72,7 @@ class Scheduler:
         self.outcomes: list[TaskOutcome] = []
         self.reused: dict[str, int] = {}
         self._fallbacks: set[str] = set()
+        self._ran_again: set[StepName] = set()  # with --resume: steps not (fully) cloned
 
     def _ready(self) -> list[StepSpec]:
         steps = {s.name: s for s in self.dag.steps}
@@ -131,16 +133,26 @@ class Scheduler:
 
     def _reusable(self, step: StepSpec, jobs: list[Job]) -> dict[int, Reused]:
         found: dict[int, Reused] = {}
-        if self.resume is not None:
+        resume = self.resume
+        if resume is not None and not self._parent_ran(step):
             for job in jobs:
-                clone = self.resume.reuse(self.home, self.flow, step.name, job.index)
+                clone = resume.reuse(self.home, self.flow, step.name, job.index, job.key)
                 if clone is not None:
                     found[job.index] = clone
+        if len(found) < len(jobs):
+            self._ran_again.add(step.name)
+        if resume is not None and step.name in resume.rerun_steps:
+            return found  # --from: re-executed, as asked, not served from the cache
         if self.cache is not None and not step.magic.no_cache:
             wanted = {job.key: job.index for job in jobs if job.index not in found}
             for key, hit in self.cache.lookup([k for k in wanted if k]).items():
                 found[wanted[key]] = hit
         return found
+
+    def _parent_ran(self, step: StepSpec) -> bool:
+        """With --resume: an upstream step ran again, so cloning this one would hand on
+        results computed from the origin's inputs, not from the new ones."""
+        return any(p in self._ran_again for p in self.dag.parents[step.name])
 
     def _reuse(self, job: Job, reused: Reused) -> None:
         manifest = adopt(self.home, reused, self.flow, self.run_id)
@@ -148,7 +160,7 @@ class Scheduler:
         self.recorder.emit(ev.TaskFinished(
             flow=self.flow, run_id=self.run_id, step=job.step.name, index=job.index,
             status=reused.status,  # type: ignore[arg-type]
-            started_at=now, ended_at=now, duration_s=0.0,
+            started_at=now, ended_at=now, duration_s=0.0, queued_at=now,
             peak_memory=None, error=None, cache_key=job.key, cached_from=reused.origin,
             artifacts=list(manifest.artifacts), python=manifest.python,
             packages=dict(manifest.packages), foreach_element=job.element,
@@ -162,9 +174,11 @@ class Scheduler:
         self._task_succeeded(job, manifest)
 
     def _submit(self, pool: cf.ThreadPoolExecutor, job: Job) -> cf.Future[TaskOutcome]:
+        job.queued_at = time.time()
         return pool.submit(self.executor.run, job, self._on_started)
 
-    def _on_started(self, job: Job, pid: int, mode: str, fallback: str | None = None) -> None:
+    def _on_started(self, job: Job, pid: int, mode: str, fallback: str | None = None,
+                    started: float | None = None) -> None:
         if fallback and fallback not in self._fallbacks:
             self._fallbacks.add(fallback)  # say once why kernels start the slow way
             self.progress.message(f"note: step {job.step.name!r} starts ordinary kernels, "
@@ -172,8 +186,9 @@ class Scheduler:
         self.progress.started(job.step.name, job.index, pid, mode, job.attempt)
         self.recorder.emit(ev.TaskStarted(
             flow=self.flow, run_id=self.run_id, step=job.step.name, index=job.index,
-            foreach_element=job.element, pid=pid, started_at=time.time(),
-            attempt=job.attempt + 1, kernel_mode=mode,
+            foreach_element=job.element, pid=pid,
+            started_at=started if started is not None else time.time(),
+            attempt=job.attempt + 1, kernel_mode=mode, queued_at=job.queued_at,
         ))
 
     def _finish(self, job: Job, future: cf.Future[TaskOutcome]) -> Job | None:
@@ -217,7 +232,8 @@ class Scheduler:
         self.recorder.emit(ev.TaskFinished(
             flow=self.flow, run_id=self.run_id, step=job.step.name, index=job.index,
             status=status,  # type: ignore[arg-type]
-            ended_at=time.time(), duration_s=outcome.ended - outcome.started,
+            started_at=outcome.started, ended_at=outcome.ended,
+            duration_s=outcome.ended - outcome.started, queued_at=job.queued_at,
             peak_memory=m.peak_memory if m else None,
             error=str(outcome.error) if outcome.error else None,
             cache_key=job.key, cached_from=None,
@@ -258,4 +274,4 @@ class Scheduler:
     def _summary(self, status: str) -> RunSummary:
         self.progress.close()
         return RunSummary(status, dict(self.status), self.errors, self.done, self.outcomes,
-                          self.reused)
+                          self.reused, list(getattr(self.executor, "split_kernels", [])))

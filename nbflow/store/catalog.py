@@ -371,15 +371,15 @@ def query_tables(
 def _task_started(con: duckdb.DuckDBPyConnection, e: TaskStarted) -> None:
     con.execute(
         """INSERT INTO tasks (flow, run_id, step, task_index, foreach_element, status, attempt,
-               pid, started_at, kernel_mode)
-           VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?, ?)
+               pid, started_at, kernel_mode, queued_at)
+           VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?)
            ON CONFLICT (flow, run_id, step, task_index) DO UPDATE SET
                foreach_element = excluded.foreach_element, status = 'running',
                attempt = excluded.attempt, pid = excluded.pid, started_at = excluded.started_at,
                kernel_mode = excluded.kernel_mode, ended_at = NULL, duration_s = NULL,
-               error = NULL""",
+               error = NULL, queued_at = coalesce(excluded.queued_at, queued_at)""",
         [e.flow, e.run_id, e.step, e.index, _json_or_null(e.foreach_element), e.attempt, e.pid,
-         _ts(e.started_at), e.kernel_mode],
+         _ts(e.started_at), e.kernel_mode, _ts(e.queued_at)],
     )
 
 
@@ -388,8 +388,8 @@ def _task_finished(con: duckdb.DuckDBPyConnection, e: TaskFinished) -> None:
     con.execute(
         """INSERT INTO tasks (flow, run_id, step, task_index, status, attempt, started_at,
                ended_at, duration_s, peak_memory, error, cache_key, cached_from, python,
-               packages, foreach_element, cache_parts)
-           VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+               packages, foreach_element, cache_parts, queued_at)
+           VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
            ON CONFLICT (flow, run_id, step, task_index) DO UPDATE SET
                status = excluded.status, started_at = coalesce(started_at, excluded.started_at),
                foreach_element = coalesce(excluded.foreach_element, foreach_element),
@@ -397,10 +397,11 @@ def _task_finished(con: duckdb.DuckDBPyConnection, e: TaskFinished) -> None:
                peak_memory = excluded.peak_memory, error = excluded.error,
                cache_key = excluded.cache_key, cached_from = excluded.cached_from,
                python = excluded.python, packages = excluded.packages,
-               cache_parts = excluded.cache_parts""",
+               cache_parts = excluded.cache_parts,
+               queued_at = coalesce(queued_at, excluded.queued_at)""",
         [*key, e.status, _ts(e.started_at), _ts(e.ended_at), e.duration_s, e.peak_memory,
          e.error, e.cache_key, e.cached_from, e.python, _json(e.packages),
-         _json_or_null(e.foreach_element), _json_or_null(e.cache_parts)],
+         _json_or_null(e.foreach_element), _json_or_null(e.cache_parts), _ts(e.queued_at)],
     )
     con.execute(
         "DELETE FROM artifacts WHERE flow = ? AND run_id = ? AND step = ? AND task_index = ?",

@@ -52,6 +52,7 @@ class TaskStarted:
     started_at: float | None = None
     attempt: int = 1
     kernel_mode: str | None = None  # e.g. "zygote", "pool", "fresh", "dask"
+    queued_at: float | None = None  # when it was handed to a worker (its parents done)
 
 
 @dataclass
@@ -75,6 +76,7 @@ class TaskFinished:
     started_at: float | None = None  # only used when no TaskStarted was recorded
     foreach_element: Any = None  # for tasks never started (cached, cloned); None keeps the row's
     cache_parts: dict[str, Any] | None = None  # what cache_key hashes, for `nbflow why`
+    queued_at: float | None = None  # only used when no TaskStarted was recorded
 
 
 @dataclass

@@ -208,6 +208,16 @@ MIGRATIONS: list[str] = [
     # Recording a task replaces its artifact rows: without an index that is a scan of
     # every artifact of every run, per task.
     "CREATE INDEX artifacts_task ON artifacts (flow, run_id, step, task_index);",
+    # One clock per task, said in words (the old comments did not say which moment
+    # started_at was, and duration_s was measured from another one).
+    "ALTER TABLE tasks ADD COLUMN queued_at TIMESTAMP;" + _comments({"tasks": {
+        "queued_at": "When the task was ready (its parents done) and handed to a worker (UTC)",
+        "started_at": "When its kernel was up and began executing the task notebook (UTC); "
+                      "queued_at to started_at is waiting for a worker plus kernel start-up",
+        "ended_at": "When the task notebook finished executing (UTC)",
+        "duration_s": "Execution time, ended_at - started_at, in seconds (kernel start-up "
+                      "excluded); 0 for a cached or cloned task; the time the terminal prints",
+    }}).replace("COMMENT ON VIEW metrics IS 'Numeric scalar artifacts: name, value';", ""),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

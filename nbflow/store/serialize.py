@@ -23,17 +23,18 @@ from __future__ import annotations
 import io
 import json
 import math
-import pickle
 import reprlib
 import sys
 from dataclasses import asdict, dataclass
 from typing import Any, BinaryIO, Literal
 
 from nbflow.errors import ArtifactUnavailable, StoreError
+from nbflow.store import canonical
 from nbflow.store.objects import ObjectStore
 
 # Part of every cache key: bump when the bytes an artifact is stored as change.
-FORMAT_VERSION = 1
+# 2: sets and frozensets are pickled sorted (nbflow.store.canonical).
+FORMAT_VERSION = 2
 
 Format = Literal["arrow", "pickle"]
 _REPR_MAX = 200
@@ -148,6 +149,16 @@ def _is_dataframe(value: object) -> bool:
     return isinstance(value, pd.DataFrame)
 
 
+def iterable_elements(value: object) -> list[Any] | None:
+    """The elements a ``--foreach`` over ``value`` iterates, or None if it cannot."""
+    if value is None or isinstance(value, (str, bytes)):
+        return None
+    try:
+        return list(value)  # type: ignore[call-overload]
+    except TypeError:
+        return None
+
+
 # -- saving -------------------------------------------------------------------------
 
 
@@ -182,11 +193,10 @@ def save_artifact(store: ObjectStore, name: str, value: object) -> ArtifactRecor
 
 
 def _write_pickle(value: object, f: BinaryIO) -> None:
-    import cloudpickle
-
     # Large buffers (numpy arrays, bytes) are streamed straight to ``f`` by the C
-    # pickler, without an intermediate copy of the whole pickle.
-    cloudpickle.dump(value, f, protocol=5)
+    # pickler, without an intermediate copy of the whole pickle. Sets are written
+    # sorted, so the same value has the same content hash in every process.
+    canonical.dump(value, f)
 
 
 def _arrow_table_or_none(df: Any) -> Any:
@@ -238,7 +248,7 @@ def load_artifact(store: ObjectStore, record: ArtifactRecord, *, step: str | Non
             return _to_pandas(load_arrow_table(store, record, step=step))
         if record.format == "pickle":
             with store.open(record.hash) as f:  # type: ignore[arg-type]
-                return pickle.load(f)
+                return canonical.load(f)
     except StoreError:
         raise
     except Exception as exc:

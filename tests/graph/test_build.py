@@ -127,8 +127,14 @@ def test_parallel_steps_binding_one_name_draw_a_warning() -> None:
                   "%%step choose\nbest = model"])  # fmt: skip
     [warning] = dag.warnings
     assert "cells 2 and 3" in warning and "'knn'" in warning and "'svm'" in warning
-    assert "'model'" in warning
+    assert "'model'" in warning and "read by step 'choose' (cell 4)" in warning
     assert dag.bindings["choose"]["model"] == Binding("model", "step", "svm")
+
+
+def test_parallel_steps_binding_a_name_nobody_reads_draw_no_warning() -> None:
+    dag = dag_of(["%%step a\nxs = 1", "%%step knn\nfig = xs", "%%step svm\nfig = xs",
+                  "%%step choose\nbest = xs"])  # fmt: skip
+    assert dag.warnings == ()
 
 
 @pytest.mark.parametrize(

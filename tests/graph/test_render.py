@@ -36,7 +36,7 @@ def test_text_shows_options_mutations_and_warnings() -> None:
     from nbflow.notebook.reader import spec_from_notebook
 
     cells = ["lst = []", "%%step a --retry 2 --timeout 30 --no-cache --kernel py\nlst.append(1)",
-             "%%step b\nlst = 1", "%%step c\nm = 2"]  # fmt: skip
+             "%%step b\nlst = 1", "%%step c\nm = lst"]  # fmt: skip
     dag = build_dag(spec_from_notebook(build_notebook(cells), "w.ipynb"))
     text = render_text(dag)
     assert "[step, cell 2, --no-cache, --kernel py, --retry 2, --timeout 30]" in text
