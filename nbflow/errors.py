@@ -117,3 +117,7 @@ class TaskFailed(NbflowError):
 
 class ResumeError(NbflowError):
     """``--resume``/``--from`` cannot be honoured."""
+
+
+class BackendError(NbflowError):
+    """The task backend cannot be used: unknown name, unreachable cluster, version mismatch."""

@@ -16,7 +16,8 @@ def execute(notebook: str, params: tuple[tuple[str, str], ...], raw: tuple[tuple
             files: tuple[str, ...], yamls: tuple[str, ...], max_workers: int | None,
             max_num_splits: int, no_cache: bool, resume: str | None, from_step: str | None,
             tags: tuple[str, ...], output: str | None, home: str | None,
-            catalog: str | None, quiet: bool) -> None:
+            catalog: str | None, backend: str | None, scheduler: str | None,
+            quiet: bool) -> None:
     """Run NOTEBOOK headless: each %%step/%%branch task in its own kernel, in parallel where
     steps share no data. Exit code 0 when every step succeeded, 1 when a step failed,
     2 when the notebook or the arguments are invalid (nothing ran)."""

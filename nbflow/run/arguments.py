@@ -37,7 +37,13 @@ _OPTIONS: list[Callable[[Any], Any]] = [
         help="Also write the executed notebook here (it is always kept with the run)."),
     click.option("--home", envvar="NBFLOW_HOME", default=None,
         help="Where artifacts, logs and the catalog live [default: ./.nbflow]."),
-    click.option("--catalog", default=None, help="Catalog file, when --home is not a local path."),
+    click.option("--catalog", envvar="NBFLOW_CATALOG", default=None,
+        help="Catalog file, when --home is not a local path [default: ./.nbflow/catalog.duckdb]."),
+    click.option("--backend", envvar="NBFLOW_BACKEND", default=None,
+        help="Where tasks run: local, dask, or an installed backend [default: local]."),
+    click.option("--scheduler", default=None, metavar="ADDRESS",
+        help="--backend dask: tcp://HOST:PORT of a running Dask scheduler "
+             "[default: $DASK_SCHEDULER_ADDRESS], or local:N for N local workers."),
     click.option("-q", "--quiet", is_flag=True, help="Print only the summary."),
 ]
 

@@ -64,18 +64,29 @@ def execute(
 ) -> RunResult:
     """Run the notebook. ``observers`` get every progress event (see ``Progress``), plus
     ``run_started(pathspec, dag)`` before the first task."""
-    from nbflow.run.executor import TaskExecutor
+    from nbflow.backends import open_backend
+    from nbflow.store.home import Home
+
+    stream = stream or sys.stderr
+    _quiet_library_logs()
+    home = Home(options.home, catalog=options.catalog)
+    backend = open_backend(options)
+    backend.connect()  # an unusable backend fails here, before a run is recorded
+    try:
+        return _execute(spec, dag, options, home, backend, stream, observers)
+    finally:
+        backend.close()
+
+
+def _execute(spec: NotebookSpec, dag: Dag, options: RunOptions, home: Any, backend: Any,
+             stream: TextIO, observers: tuple[Any, ...]) -> RunResult:
     from nbflow.run.plan import Planner
     from nbflow.run.recorder import Recorder
     from nbflow.run.reuse import CacheIndex, plan_resume
     from nbflow.run.scheduler import Scheduler
     from nbflow.store.catalog import Catalog
     from nbflow.store.crashed import mark_crashed_runs
-    from nbflow.store.home import Home
 
-    stream = stream or sys.stderr
-    _quiet_library_logs()
-    home = Home(options.home, catalog=options.catalog)
     catalog = Catalog(home.catalog_path)
     mark_crashed_runs(catalog)
     resume = None
@@ -92,7 +103,7 @@ def execute(
             observer.run_started(pathspec, dag)
     origin = f", resuming {spec.flow}/{resume.origin_run}" if resume else ""
     progress.message(f"run {pathspec} of {spec.path} ({len(dag.steps)} steps{origin}, "
-                     f"home {home.url})")
+                     f"home {home.url}, {backend.describe()})")
     for warning in dag.warnings:
         progress.message(f"warning: {warning}")
     recorder = Recorder(catalog)
@@ -104,12 +115,16 @@ def execute(
 
         return KernelLauncher(cwd=cwd, env=env, preload=[*setup_imports(spec), *RUNTIME_MODULES])
 
-    executor = TaskExecutor(spec, home, launcher, params, spec.flow, run_id, cwd)
+    executor = backend.executor(spec=spec, home=home, launcher_factory=launcher, params=params,
+                                flow=spec.flow, run_id=run_id, cwd=cwd, progress=progress,
+                                recorder=recorder,
+                                preload=[*setup_imports(spec), *RUNTIME_MODULES])
     planner = Planner(dag, home, params, flow=spec.flow, run_id=run_id,
                       max_num_splits=options.max_num_splits, directory=cwd,
                       split_runner=executor.split, cache_splits=not options.no_cache)
     scheduler = Scheduler(
-        dag, planner, executor, recorder, progress, max_workers=options.max_workers,
+        dag, planner, executor, recorder, progress,
+        max_workers=backend.slots(options.max_workers),
         cache=None if options.no_cache else CacheIndex(catalog, home, [s.name for s in dag.steps]),
         resume=resume,
     )

@@ -20,3 +20,5 @@ class RunOptions:
     resume: str | None = None  # run id to resume ("" = latest run of this notebook)
     from_step: str | None = None
     quiet: bool = False
+    backend: str | None = None  # a backend name (nbflow.backends); None = $NBFLOW_BACKEND or local
+    scheduler: str | None = None  # the dask backend's cluster: tcp://HOST:PORT or local:N

@@ -61,6 +61,7 @@ class Home:
         scheme, rest = _split_scheme(raw)
         self.is_local = scheme in _LOCAL_SCHEMES
         self.url = os.path.abspath(os.path.expanduser(rest)) if self.is_local else raw.rstrip("/")
+        catalog = catalog if catalog is not None else os.environ.get("NBFLOW_CATALOG") or None
         self._catalog = os.path.abspath(os.fspath(catalog)) if catalog is not None else None
         self.storage_options = dict(storage_options or {})
         self.fsync = fsync
