@@ -155,7 +155,10 @@ class Home:
         return self.read_bytes(path).decode("utf-8")
 
     def exists(self, path: str) -> bool:
-        return os.path.exists(path) if self.is_local else bool(self.fs.exists(path))
+        if self.is_local:
+            return os.path.exists(path)
+        self.fs.invalidate_cache(path)  # listing caches miss what other processes wrote
+        return bool(self.fs.exists(path))
 
 
 def _restore(url: str, catalog: str | None, storage_options: dict[str, Any], fsync: bool) -> Home:

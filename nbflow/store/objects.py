@@ -111,7 +111,9 @@ class ObjectStore:
     def exists(self, hash: str) -> bool:
         if self.fs is None:
             return os.path.exists(self.path(hash))
-        return bool(self.fs.exists(self.path(hash)))
+        path = self.path(hash)
+        self.fs.invalidate_cache(path)  # another process may have written it: ask the store
+        return bool(self.fs.exists(path))
 
     def open(self, hash: str) -> BinaryIO:
         """Open object ``hash`` for reading; ``StoreError`` if it is not stored."""
@@ -172,12 +174,24 @@ class ObjectStore:
                 write(writer)  # type: ignore[arg-type]
             hash, size = writer.hexdigest(), writer.size
             final = self.path(hash)
-            if not self.fs.exists(final):
-                self.fs.put_file(spool.name, final)
+            if not self.exists(hash):
+                _put_if_absent(self.fs, spool.name, final)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(spool.name)
         return hash, size
+
+
+def _put_if_absent(fs: Any, local: str, final: str) -> None:
+    """Upload ``local`` to ``final`` unless an object is already there (S3 ``If-None-Match``).
+    A racing writer of the same name wrote the same bytes, so losing the race is fine."""
+    try:
+        fs.put_file(local, final, mode="create")
+    except FileExistsError:
+        pass
+    except TypeError:  # a filesystem without exclusive create: check, then put
+        if not fs.exists(final):
+            fs.put_file(local, final)
 
 
 def _same_size(path: str, size: int) -> bool:

@@ -57,7 +57,7 @@ class DaskExecutor(TaskExecutor):
             kernel=job.step.magic.kernel or self.spec.kernel_name, home=self.home.url,
             flow=self.flow, run_id=self.run_id, step=job.step.name, index=job.index,
             attempt=job.attempt, timeout=job.step.magic.timeout, cwd=self.cwd,
-            preload=self.preload, key=key,
+            preload=self.preload, key=key, catalog=self.home.catalog_path,
         )
         with self._sub_lock:
             self._submissions[key] = _Submission(job, on_started)

@@ -28,6 +28,7 @@ def task_spec(
     cwd: str,
     preload: list[str],
     key: str,
+    catalog: str,
 ) -> dict[str, Any]:
     """One submission. ``notebook`` is the generated task notebook: setup, parameters, the
     cell that loads the inputs (their object references), the step, the persist cell."""
@@ -48,7 +49,9 @@ def task_spec(
         "timeout": timeout,
         "cwd": cwd,
         "preload": list(preload),
-        "env": {"NBFLOW_HOME": home, "NBFLOW_RUN": f"{flow}/{run_id}"},
+        # The catalog path lets a step read other runs (lineage) where the workers share
+        # the driver's disk; elsewhere only the home is reachable.
+        "env": {"NBFLOW_HOME": home, "NBFLOW_RUN": f"{flow}/{run_id}", "NBFLOW_CATALOG": catalog},
     }
 
 
