@@ -72,6 +72,9 @@ def _header(step: StepSpec) -> str:
     if magic.timeout is not None:
         parts.append(f"--timeout {magic.timeout:g}")
     parts += [f"--snapshot {p}" for p in magic.snapshot]
+    if magic.resources:
+        wanted = ",".join(f"{k}={v:g}" for k, v in magic.resources)
+        parts.append(f"--resources {wanted} (Dask worker resources; ignored by --backend local)")
     return ", ".join(parts)
 
 
@@ -125,7 +128,8 @@ def _step_dict(dag: Dag, step: StepSpec) -> dict[str, Any]:
         "outputs": sorted(step.outputs),
         "mutated": sorted(step.mutated),
         "options": {"no_cache": magic.no_cache, "snapshot": list(magic.snapshot),
-                    "kernel": magic.kernel, "retry": magic.retry, "timeout": magic.timeout},
+                    "kernel": magic.kernel, "retry": magic.retry, "timeout": magic.timeout,
+                    "resources": dict(magic.resources)},
     }  # fmt: skip
 
 

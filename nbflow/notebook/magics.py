@@ -23,7 +23,7 @@ KINDS: tuple[StepKind, ...] = ("step", "branch")
 _MAGIC_LINE = re.compile(r"^%%(?P<kind>[A-Za-z_]\w*)(?P<rest>\s.*)?$", re.DOTALL)
 _USAGE: dict[str, str] = {
     "step": "%%step NAME [--after STEP ...] [--no-cache] [--snapshot PATH ...] "
-    "[--kernel KERNELSPEC] [--retry N] [--timeout SECONDS]",
+    "[--kernel KERNELSPEC] [--retry N] [--timeout SECONDS] [--resources \"GPU=1,MEMORY=8e9\"]",
     "branch": "%%branch NAME --foreach ITERABLE_NAME [--as VAR] [same options as %%step]",
 }
 
@@ -111,6 +111,7 @@ def _build_parser() -> _Parser:
     parser.add_argument("--timeout")
     parser.add_argument("--foreach")
     parser.add_argument("--as", dest="as_")
+    parser.add_argument("--resources")
     return parser
 
 
@@ -158,6 +159,7 @@ def _to_magic_args(kind: StepKind, ns: argparse.Namespace) -> MagicArgs:
         timeout=_timeout(ns.timeout),
         foreach=_identifier(ns.foreach, "--foreach") if kind == "branch" else None,
         as_=_identifier(ns.as_, "--as") if ns.as_ is not None else "item",
+        resources=_resources(ns.resources),
     )
 
 
@@ -214,3 +216,21 @@ def _timeout(value: str | None) -> float | None:
     if not timeout > 0 or timeout == float("inf"):
         _problem(f"--timeout {value!r} is not a number of seconds > 0", "e.g. --timeout 600")
     return timeout
+
+
+def _resources(value: str | None) -> tuple[tuple[str, float], ...]:
+    """``"GPU=1,MEMORY=8e9"`` → ``(("GPU", 1.0), ("MEMORY", 8e9))``."""
+    if value is None:
+        return ()
+    found: dict[str, float] = {}
+    for part in value.split(","):
+        name, sep, amount = part.strip().partition("=")
+        try:
+            number = float(amount)
+        except ValueError:
+            number = float("nan")
+        if not sep or not name.strip() or not number >= 0 or number == float("inf"):
+            _problem(f"--resources {value!r}: {part.strip()!r} is not NAME=AMOUNT",
+                     'e.g. --resources "GPU=1,MEMORY=8e9"')
+        found[name.strip()] = number
+    return tuple(found.items())

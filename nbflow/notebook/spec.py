@@ -34,6 +34,7 @@ class MagicArgs:
     timeout: float | None = None
     foreach: str | None = None  # branch only: the iterable's name
     as_: str = "item"  # branch only: the loop variable
+    resources: tuple[tuple[str, float], ...] = ()  # Dask worker resources, e.g. (("GPU", 1.0),)
 
 
 @dataclass(frozen=True)

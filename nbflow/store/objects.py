@@ -12,7 +12,6 @@ import contextlib
 import io
 import os
 import re
-import tempfile
 from collections.abc import Callable
 from typing import Any, BinaryIO
 
@@ -130,6 +129,11 @@ class ObjectStore:
             ) from None
 
     def read_bytes(self, hash: str) -> bytes:
+        if self.fs is not None:  # one ranged GET per chunk, not a buffered file's reads
+            try:
+                return bytes(self.fs.cat_file(self.path(hash)))
+            except FileNotFoundError:
+                self.open(hash)  # raises the StoreError naming the object
         with self.open(hash) as f:
             return f.read()
 
@@ -166,32 +170,27 @@ class ObjectStore:
         return hash, size
 
     def _put_remote(self, write: Callable[[BinaryIO], object]) -> tuple[ObjectHash, int]:
-        # Spool locally, then upload once: an object-store put is atomic (a rename is a copy).
-        spool = tempfile.NamedTemporaryFile(prefix="nbflow-object-", delete=False)
-        try:
-            with spool:
-                writer = HashingWriter(spool)  # type: ignore[arg-type]
-                write(writer)  # type: ignore[arg-type]
-            hash, size = writer.hexdigest(), writer.size
-            final = self.path(hash)
-            if not self.exists(hash):
-                _put_if_absent(self.fs, spool.name, final)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(spool.name)
+        # Hash in memory, then upload once: an object-store put is atomic (a rename is a
+        # copy), and the producer already holds the value in memory anyway.
+        buffer = io.BytesIO()
+        writer = HashingWriter(buffer)
+        write(writer)  # type: ignore[arg-type]
+        hash, size = writer.hexdigest(), writer.size
+        if not self.exists(hash):
+            _put_if_absent(self.fs, buffer.getvalue(), self.path(hash))
         return hash, size
 
 
-def _put_if_absent(fs: Any, local: str, final: str) -> None:
-    """Upload ``local`` to ``final`` unless an object is already there (S3 ``If-None-Match``).
+def _put_if_absent(fs: Any, data: bytes, final: str) -> None:
+    """Upload ``data`` to ``final`` unless an object is already there (S3 ``If-None-Match``).
     A racing writer of the same name wrote the same bytes, so losing the race is fine."""
     try:
-        fs.put_file(local, final, mode="create")
+        fs.pipe_file(final, data, mode="create")
     except FileExistsError:
         pass
     except TypeError:  # a filesystem without exclusive create: check, then put
         if not fs.exists(final):
-            fs.put_file(local, final)
+            fs.pipe_file(final, data)
 
 
 def _same_size(path: str, size: int) -> bool:

@@ -39,7 +39,11 @@ class S3:
 
 @pytest.fixture(scope="session")
 def s3() -> Iterator[S3]:
+    import logging
+
     from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
 
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -68,19 +67,19 @@ def test_foreach_of_20_on_the_cluster_then_a_cached_rerun_submits_nothing(run_da
     script = (
         "import nbflow\n"
         "run = nbflow.Flow('wide').latest_successful_run\n"
-        "print(run.data.total, run['square'].tasks()[3].data.sq if hasattr(run['square'], "
-        "'tasks') else '')\n"
+        "print(run.data.total)\n"
         "print(nbflow.sql(\"SELECT sum(sq) AS s FROM artifact('wide/1/join/0', 'table')\").s[0])\n"
     )
     done = ok(subprocess.run([os.sys.executable, "-c", script], capture_output=True, text=True,
                              cwd=tmp_path, env={**process_env({}), "NBFLOW_HOME": s3_home}))
     expected = sum(i * i for i in range(20))
     assert done.stdout.split()[0] == str(expected)
-    assert done.stdout.split()[-1] == str(expected)
+    assert float(done.stdout.split()[-1]) == expected
     listed = ok(run_dask("runs", "wide.ipynb"))
     assert "succeeded" in listed.stdout
 
 
+@pytest.mark.timeout(900)
 def test_the_examples_run_on_the_cluster(run_dask, tmp_path):
     pytest.importorskip("sklearn")
     for name in ("classifier", "train", "predict"):
