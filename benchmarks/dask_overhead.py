@@ -156,26 +156,30 @@ def bench_artifact(workdir: Path, rows: int) -> None:
         from nbflow.store.serialize import load_artifact, save_artifact
 
         df = pd.DataFrame(np.random.default_rng(0).random((rows, 5)), columns=list("abcde"))
-        store = Home(f"s3://{BUCKET}/nbflow").objects
+        store = Home(f"s3://{BUCKET}/nbflow0").objects
         print(f"artifact {df.memory_usage().sum() / 1e6:.0f} MB: load {load()}", flush=True)
-        started = time.perf_counter()
-        record = save_artifact(store, "df", df)
-        write_nbflow = time.perf_counter() - started
-        started = time.perf_counter()
-        back = load_artifact(store, record)
-        read_nbflow = time.perf_counter() - started
-        assert back.shape == df.shape
-        del back
-        data = store.read_bytes(record.hash or "")
+        # Best of two, alternating nbflow and plain, so neither gets the warm server alone.
+        write_nbflow = write_plain = read_nbflow = read_plain = float("inf")
+        for attempt in range(2):
+            started = time.perf_counter()
+            record = save_artifact(Home(f"s3://{BUCKET}/nbflow{attempt}").objects, "df", df)
+            write_nbflow = min(write_nbflow, time.perf_counter() - started)
+            if attempt == 0:
+                data = store.read_bytes(record.hash or "")
+            started = time.perf_counter()
+            fs.pipe_file(f"{BUCKET}/plain/object{attempt}", data)
+            write_plain = min(write_plain, time.perf_counter() - started)
+            started = time.perf_counter()
+            back = load_artifact(store, record)
+            read_nbflow = min(read_nbflow, time.perf_counter() - started)
+            assert back.shape == df.shape
+            del back
+            started = time.perf_counter()
+            again = fs.cat_file(f"{BUCKET}/plain/object{attempt}")
+            read_plain = min(read_plain, time.perf_counter() - started)
+            assert len(again) == record.size
+            del again
         mb = len(data) / 1e6
-        started = time.perf_counter()
-        fs.pipe_file(f"{BUCKET}/plain/object", data)
-        write_plain = time.perf_counter() - started
-        del data
-        started = time.perf_counter()
-        again = fs.cat_file(f"{BUCKET}/plain/object")
-        read_plain = time.perf_counter() - started
-        assert len(again) == record.size
         for what, ours, plain in (("write", write_nbflow, write_plain),
                                   ("read", read_nbflow, read_plain)):
             print(f"  {what:5}: nbflow {ours:6.2f} s ({mb / ours:6.1f} MB/s)   plain s3fs "
