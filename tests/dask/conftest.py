@@ -147,7 +147,7 @@ def run_dask(cluster: Cluster, s3_home: str, tmp_path: Path) -> Callable[..., su
     the catalog is ``tmp_path/.nbflow/catalog.duckdb`` (the default with a remote home)."""
 
     def run(*args: str, env: dict[str, str] | None = None,
-            timeout: float = 240) -> subprocess.CompletedProcess[str]:
+            timeout: float = 600) -> subprocess.CompletedProcess[str]:
         full = {**process_env(cluster.env), "NBFLOW_HOME": s3_home, **(env or {})}
         command = [*nbflow_command(), *args]
         if args and args[0] == "execute":

@@ -37,6 +37,7 @@ WIDE = [
 ]
 
 
+@pytest.mark.timeout(900)
 def test_foreach_of_20_on_the_cluster_then_a_cached_rerun_submits_nothing(run_dask, tmp_path,
                                                                            s3_home):
     make_notebook(WIDE, tmp_path / "wide.ipynb")
