@@ -141,7 +141,7 @@ class DaskExecutor(TaskExecutor):
                 sub.job = self._record_lost_worker(sub, previous, msg["worker"])
             sub.started = msg["at"]
         mode = f"{msg['mode']} on {msg['worker']}"
-        sub.on_started(sub.job, msg["pid"], mode, msg.get("fallback"))
+        sub.on_started(sub.job, msg["pid"], mode, msg.get("fallback"), msg["at"])
 
     def _record_lost_worker(self, sub: _Submission, lost: str, now_on: str) -> Job:
         """Dask re-ran the task elsewhere: the attempt on ``lost`` failed."""

@@ -43,7 +43,8 @@ def run_task(spec: dict[str, Any]) -> dict[str, Any]:
         kernel = _launcher(cwd, spec["preload"]).start(spec["kernel"], env=spec["env"])
     except Exception as exc:
         return _outcome(spec, worker, error=describe_error(exc, "kernel"), started=started)
-    _announce(spec, worker, kernel)
+    started = time.time()  # execution starts: kernel start-up is not part of it, as locally
+    _announce(spec, worker, kernel, started)
     return _run_on(kernel, spec, worker, cwd, started)
 
 
@@ -107,13 +108,13 @@ def _close_launchers() -> None:
         _launchers.clear()
 
 
-def _announce(spec: dict[str, Any], worker: str, kernel: Any) -> None:
+def _announce(spec: dict[str, Any], worker: str, kernel: Any, started: float) -> None:
     """Tell the driver the task started: on which worker, with which pid."""
     from distributed import get_worker
 
     get_worker().log_event(STARTED_TOPIC, {
         "key": spec["key"], "worker": worker, "pid": kernel.pid, "mode": kernel.mode,
-        "fallback": kernel.fallback_reason, "at": time.time(),
+        "fallback": kernel.fallback_reason, "at": started,
     })
 
 
