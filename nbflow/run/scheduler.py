@@ -211,8 +211,10 @@ class Scheduler:
         error = outcome.error or TaskFailed("unknown failure", step=step.name)
         self._record_finished(outcome, "failed")
         if job.attempt < step.magic.retry:
+            why = str(error).splitlines()[0] if str(error) else type(error).__name__
             self.progress.finished(step.name, job.index, "failed", seconds,
-                                   f"retrying ({job.attempt + 1}/{step.magic.retry})")
+                                   f"retrying ({job.attempt + 1}/{step.magic.retry}) "
+                                   f"after: {why}")
             return replace(job, attempt=job.attempt + 1)
         self.progress.finished(step.name, job.index, "failed", seconds)
         self.remaining[step.name] -= 1

@@ -35,7 +35,7 @@ class Verdict:
 
 
 def explain_notebook(dag: Dag, params: dict[str, Any], home: Home) -> list[Verdict]:
-    catalog = Catalog(home.catalog_path)
+    catalog = Catalog(home.catalog_path, home)
     spec = dag.spec
     cache = CacheIndex(catalog, home, [s.name for s in dag.steps])
     planner = Planner(dag, home, params, flow=spec.flow, run_id=0, max_num_splits=10**9,
@@ -64,6 +64,7 @@ def explain_notebook(dag: Dag, params: dict[str, Any], home: Home) -> list[Verdi
                           reused_from=sorted({h.origin.rsplit("/", 2)[0] for h in hits.values()}))
         if step.magic.no_cache:
             verdict.reasons.append("the step is marked --no-cache")
+            runs.add(name)
         elif missing:
             verdict.reasons = _reasons(catalog, spec.flow, missing)
             if len(jobs) > 1:
