@@ -112,6 +112,12 @@ class CatalogError(NbflowError):
     exit_code = 3
 
 
+class QueryError(CatalogError):
+    """A query given to ``nbflow sql`` / ``sql()`` is not valid SQL for the catalog."""
+
+    exit_code = 2
+
+
 class HomeError(StoreError):
     """The nbflow home is missing, not a folder, or not writable for a writer."""
 

@@ -29,7 +29,7 @@ from typing import Any
 
 import duckdb
 
-from nbflow.errors import CatalogError
+from nbflow.errors import CatalogError, QueryError
 from nbflow.store import schema
 from nbflow.store.events import CatalogEvent, RunFinished, RunRecord, TaskFinished, TaskStarted
 from nbflow.store.home import Home
@@ -354,7 +354,19 @@ class Catalog:
             self._attach(con, write=write)
             try:
                 yield con
+            except (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException,
+                    duckdb.ConversionException, duckdb.InvalidInputException) as exc:
+                raise QueryError(str(exc).strip(), catalog=self.path,
+                                 hint="tables: runs, tasks, steps, artifacts, params, metrics, "
+                                      "tags") from exc
+            except (duckdb.IOException, duckdb.SerializationException,
+                    duckdb.InternalException, duckdb.FatalException) as exc:
+                shared.discard()
+                raise self._damaged(exc) from exc
             except duckdb.Error as exc:
+                if "corrupt" in str(exc).lower() or "checksum" in str(exc).lower():
+                    shared.discard()
+                    raise self._damaged(exc) from exc
                 raise CatalogError(str(exc), catalog=self.path) from exc
             finally:
                 try:
