@@ -169,8 +169,9 @@ class TaskExecutor:
             role, cell = cell_role(nb_cells[cell_index])
         ename = getattr(exc, "ename", None) or type(exc).__name__
         # papermill's str(exc) repeats the whole traceback: take evalue even when it is empty
-        raw = exc.evalue if getattr(exc, "evalue", None) is not None else getattr(
-            exc, "message", exc)
+        raw = getattr(exc, "evalue", None)
+        if raw is None:
+            raw = getattr(exc, "message", exc)
         evalue = _ANSI.sub("", str(raw))
         traceback = _ANSI.sub("", "\n".join(getattr(exc, "traceback", None) or []))
         where = {

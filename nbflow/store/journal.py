@@ -124,8 +124,7 @@ class RunJournal:
                 for data in entry["events"]:
                     yield decode_event(data)
             elif entry["op"] == "sql":
-                for sql, params in entry["statements"]:
-                    yield (sql, params)
+                yield from (tuple(statement) for statement in entry["statements"])
 
 
 def decode_event(data: dict[str, Any]) -> CatalogEvent:

@@ -72,10 +72,8 @@ def _crashed(catalog: Catalog, home: Home, journal: RunJournal) -> bool:
         "WHERE t.flow = r.flow AND t.run_id = r.run_id) FROM runs r "
         "WHERE flow = ? AND run_id = ?", [journal.flow, journal.run_id])[0]
     started, last_event = row
-    from nbflow.store.crashed import _driver_alive
-
-    alive_here = record.driver_host == _this_host() and _driver_alive(record.driver_pid, started)
-    if alive_here:
+    host, pid = record.driver_host, record.driver_pid
+    if host == _this_host() and not looks_crashed("running", host, pid, started):  # still running
         return False
     ended = died_at(home, journal.flow, journal.run_id, last_event, started)
     catalog.apply_sql(crash_statements(journal.flow, journal.run_id, ended))
