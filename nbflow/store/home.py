@@ -7,6 +7,7 @@ Layout (docs/CONTRACTS.md)::
     <home>/runs/<flow>/<run>/<step>/<index>/manifest.json    completion marker, written last
     <home>/runs/<flow>/<run>/<step>/<index>/notebook.ipynb   the task's executed notebook
     <home>/runs/<flow>/<run>/notebook.ipynb                  the run's executed notebook
+    <home>/runs/<flow>/<run>/journal/*.json                  the run's catalog writes (journal.py)
 
 A ``Home`` travels into task kernels as its URL, so building one is cheap: a local
 home never imports fsspec, a remote one imports it on first use of ``.fs``.

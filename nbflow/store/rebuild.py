@@ -47,7 +47,8 @@ def build_catalog(home: Home, path: str) -> Rebuilt:
             continue
         _replay(catalog, journal)
         result.runs += 1
-        if not journal.finished and _crashed(catalog, home, journal):
+        unfinished = journal.record.status == "running" and not journal.finished
+        if unfinished and _crashed(catalog, home, journal):
             result.crashed.append(f"{journal.flow}/{journal.run_id}")
     result.problems += _missing_files(catalog, home)
     result.problems += _runs_without_journal(home, {(j.flow, j.run_id) for j in journals})
