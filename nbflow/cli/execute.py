@@ -31,6 +31,12 @@ def execute(notebook: str, params: tuple[tuple[str, str], ...], raw: tuple[tuple
     except KeyboardInterrupt:
         click.secho("cancelled", fg="yellow", err=True)
         sys.exit(signals.exit_code())
+    except Exception:
+        if signals.received is None:
+            raise
+        # DuckDB turns the interrupt into its own "Query interrupted" error
+        click.secho("cancelled", fg="yellow", err=True)
+        sys.exit(signals.exit_code())
     _print_summary(result, notebook)
     if result.summary.status == "cancelled":
         sys.exit(signals.exit_code())
