@@ -18,7 +18,7 @@ does not say it succeeded), rows lost (rows that differ from the journals or fro
 copy before the damage), orphan processes (children of the driver alive 15 s after it
 ended), and resumes that completed. Target: 0 lost, 0 orphans, every resume completes.
 
-    python benchmarks/faults.py [--trials 2] [--dir DIR]
+    python benchmarks/faults.py [--trials 2] [--dir DIR] [--only sigterm ...]
 """
 
 from __future__ import annotations
@@ -275,6 +275,8 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=2)
     parser.add_argument("--dir", default=None, help="where to put the homes (default: a temp dir)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--only", action="append", default=None, metavar="SCENARIO",
+                        help="run only these scenarios (repeatable)")
     args = parser.parse_args()
     random.seed(args.seed)
     base = Path(args.dir or tempfile.mkdtemp(prefix="nbflow-faults-"))
@@ -290,6 +292,8 @@ def main() -> None:
              f"{'rows lost':>9} {'orphans':>7} {'resumed':>9}"
     results = []
     for name, scenario in scenarios:
+        if args.only and name not in args.only:
+            continue
         t0 = time.monotonic()
         tally = scenario()
         results.append((name, tally, time.monotonic() - t0))
