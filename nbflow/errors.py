@@ -11,7 +11,10 @@ from typing import Any
 
 
 class NbflowError(Exception):
-    """Base class. ``cell`` is the 1-based position of the cell in the notebook."""
+    """Base class. ``cell`` is the 1-based position of the cell in the notebook.
+    ``exit_code`` is what the CLI exits with (see ``nbflow --help``)."""
+
+    exit_code = 2  # bad input or usage
 
     def __init__(
         self,
@@ -105,6 +108,20 @@ class ArtifactUnavailable(NbflowError):
 
 class CatalogError(NbflowError):
     """The DuckDB catalog cannot be read or written."""
+
+    exit_code = 3
+
+
+class QueryError(CatalogError):
+    """A query given to ``nbflow sql`` / ``sql()`` is not valid SQL for the catalog."""
+
+    exit_code = 2
+
+
+class HomeError(StoreError):
+    """The nbflow home is missing, not a folder, or not writable for a writer."""
+
+    exit_code = 3
 
 
 class PathspecError(NbflowError):

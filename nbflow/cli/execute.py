@@ -5,7 +5,7 @@ from typing import Any
 
 import click
 
-from nbflow.cli.main import report_errors
+from nbflow.cli.main import EXIT_SIGINT, EXIT_SIGTERM, report_errors
 from nbflow.run.arguments import execute_options
 
 
@@ -20,20 +20,53 @@ def execute(notebook: str, params: tuple[tuple[str, str], ...], raw: tuple[tuple
             quiet: bool) -> None:
     """Run NOTEBOOK headless: each %%step/%%branch task in its own kernel, in parallel where
     steps share no data. Exit code 0 when every step succeeded, 1 when a step failed,
-    2 when the notebook or the arguments are invalid (nothing ran)."""
+    2 when the notebook or the arguments are invalid (nothing ran), 3 when the home or
+    catalog is unusable, 130/143 when cancelled by SIGINT/SIGTERM."""
     from nbflow.run.driver import execute as run_notebook
     from nbflow.run.request import build_run
 
     spec, dag, options = build_run(click.get_current_context().params)
+    signals = _Cancellation()
     try:
         result = run_notebook(spec, dag, options)
     except KeyboardInterrupt:
         click.secho("cancelled", fg="yellow", err=True)
-        sys.exit(130)
+        sys.exit(signals.exit_code())
+    except Exception:
+        if signals.received is None:
+            raise
+        # DuckDB turns the interrupt into its own "Query interrupted" error
+        click.secho("cancelled", fg="yellow", err=True)
+        sys.exit(signals.exit_code())
     _print_summary(result, notebook)
     if result.summary.status == "cancelled":
-        sys.exit(130)
+        sys.exit(signals.exit_code())
     sys.exit(0 if result.ok else 1)
+
+
+class _Cancellation:
+    """SIGINT and SIGTERM both cancel the run cleanly (the scheduler's KeyboardInterrupt
+    path). SIGINT's handler is installed explicitly: a driver started as a background job
+    of a script inherits SIGINT ignored. A second signal while cancelling is ignored, so
+    stopping the kernels and recording the run is not cut short."""
+
+    def __init__(self) -> None:
+        import signal
+
+        self.received: int | None = None
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, self._handle)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.received is not None:
+            return
+        self.received = signum
+        raise KeyboardInterrupt
+
+    def exit_code(self) -> int:
+        import signal
+
+        return EXIT_SIGTERM if self.received == signal.SIGTERM else EXIT_SIGINT
 
 
 def _print_summary(result: Any, notebook: str) -> None:

@@ -22,6 +22,8 @@ class LazyGroup(click.Group):
         "logs": ("nbflow.cli.read", "logs", "Print a task's output (stdout, stderr, error)."),
         "dump": ("nbflow.cli.read", "dump", "Show a run's, step's or task's artifacts."),
         "sql": ("nbflow.cli.read", "sql", "Query the catalog with SQL."),
+        "catalog": ("nbflow.cli.catalog", "catalog",
+                    "Rebuild the catalog from runs/ and objects/, or check it against them."),
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -49,11 +51,26 @@ def cli() -> None:
     """nbflow: notebooks as reproducible, parallel, cached workflows.
 
     Mark cells with %%step / %%branch, then run `nbflow execute NOTEBOOK`.
+
+    \b
+    Exit codes:
+      0    success
+      1    a step failed
+      2    bad input or usage (nothing ran)
+      3    the home or catalog is unusable (missing, read-only for a writer, damaged)
+      4    an internal error in nbflow (a bug: please report it)
+      130  cancelled by SIGINT (Ctrl-C)
+      143  cancelled by SIGTERM
     """
 
 
+EXIT_STEP_FAILED, EXIT_USAGE, EXIT_HOME, EXIT_INTERNAL = 1, 2, 3, 4
+EXIT_SIGINT, EXIT_SIGTERM = 130, 143
+
+
 def report_errors(function: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn nbflow's own errors into a short message and exit code 2, not a traceback."""
+    """Turn every error into a short message and its documented exit code, not a traceback
+    (``NBFLOW_DEBUG=1`` shows the traceback of an unexpected one)."""
     import functools
 
     @functools.wraps(function)
@@ -63,10 +80,33 @@ def report_errors(function: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return function(*args, **kwargs)
         except NbflowError as exc:
-            click.secho(f"error: {exc}", fg="red", err=True)
-            sys.exit(2)
+            _fail(str(exc), exc.exit_code)
+        except KeyboardInterrupt:
+            _fail("cancelled", EXIT_SIGINT)
+        except MemoryError:
+            _fail("nbflow ran out of memory (MemoryError)",
+                  EXIT_INTERNAL, "free memory or lower --max-workers")
+        except OSError as exc:
+            where = f" {exc.filename}" if exc.filename else ""
+            _fail(f"cannot use{where}: {exc.strerror or exc}", EXIT_HOME,
+                  "check the path, its permissions and free disk space")
+        except Exception as exc:
+            import os
+
+            if os.environ.get("NBFLOW_DEBUG"):
+                raise
+            _fail(f"nbflow failed unexpectedly: {type(exc).__name__}: {exc}", EXIT_INTERNAL,
+                  "this is a bug in nbflow; run again with NBFLOW_DEBUG=1 for the traceback "
+                  "and report it")
 
     return wrapper
+
+
+def _fail(message: str, code: int, hint: str | None = None) -> None:
+    click.secho(f"error: {message}", fg="red", err=True)
+    if hint:
+        click.echo(f"  hint: {hint}", err=True)
+    sys.exit(code)
 
 
 def main() -> None:

@@ -13,11 +13,47 @@ _home_option = click.option("--home", envvar="NBFLOW_HOME", default=None,
                             help="The nbflow home to read [default: ./.nbflow].")
 
 
-def _catalog(home: str | None) -> Any:
-    from nbflow.store.catalog import Catalog
+def _home(home: str | None) -> Any:
+    """The home to read (it must exist), named on stderr so stdout stays machine-readable."""
     from nbflow.store.home import Home
 
-    return Catalog(Home(home).catalog_path)
+    where = Home(home).require()
+    click.echo(f"home: {where.url}", err=True)
+    return where
+
+
+def _catalog(home: Any) -> Any:
+    from nbflow.store.catalog import Catalog
+
+    return Catalog(home.catalog_path, home)
+
+
+def _tasks(run: Any, step: str, task: int | None) -> list[Any]:
+    """The tasks a pathspec names, or a PathspecError listing what exists."""
+    from nbflow.errors import PathspecError
+
+    names = [s.name for s in run.steps()]
+    if step not in names:
+        raise PathspecError(f"run {run.pathspec} has no step {step!r}",
+                            hint=f"its steps: {', '.join(names) or 'none'}")
+    tasks = run[step].tasks()
+    if task is None:
+        return list(tasks)
+    picked = [t for t in tasks if t.index == task]
+    if not picked:
+        indexes = ", ".join(str(t.index) for t in tasks) or "none"
+        raise PathspecError(f"step {run.pathspec}/{step} has no task {task}",
+                            hint=f"its tasks: {indexes}")
+    return picked
+
+
+def _value(data: Any, name: str, where: str, names: Any) -> Any:
+    from nbflow.errors import PathspecError
+
+    if name not in names:
+        raise PathspecError(f"{where} has no artifact {name!r}",
+                            hint=f"it has: {', '.join(sorted(names)) or 'none'}")
+    return getattr(data, name)
 
 
 def _table(frame: Any) -> str:
@@ -50,10 +86,7 @@ def runs(notebook: str | None, limit: int, home: str | None) -> None:
                (SELECT string_agg(tag, ',' ORDER BY tag) FROM tags g
                  WHERE g.flow = r.flow AND g.run_id = r.run_id) AS tags
         FROM runs r {where} ORDER BY r.started_at DESC LIMIT ?"""
-    from nbflow.store.crashed import mark_crashed_runs
-
-    catalog = _catalog(home)
-    mark_crashed_runs(catalog)
+    catalog = _catalog(_home(home))
     params: list[Any] = []
     where = ""
     if notebook:
@@ -80,8 +113,8 @@ def logs(pathspec: str, only_stderr: bool, only_stdout: bool, home: str | None) 
     if spec.step is None:
         raise PathspecError(f"{pathspec!r} names a run; logs belong to tasks",
                             hint=f"write {pathspec}/STEP or {pathspec}/STEP/TASK")
-    run = Run(f"{spec.flow}/{spec.run}", home=home)
-    tasks = [run[spec.step][spec.task]] if spec.task is not None else run[spec.step].tasks()
+    run = Run(f"{spec.flow}/{spec.run}", home=_home(home))
+    tasks = _tasks(run, spec.step, spec.task)
     for task in tasks:
         if len(tasks) > 1:
             click.secho(f"== {task.pathspec} ({task.status})", bold=True)
@@ -108,21 +141,20 @@ def dump(pathspec: str, name: str | None, home: str | None) -> None:
     spec = parse_pathspec(pathspec)
     if spec.run is None:
         raise PathspecError(f"{pathspec!r} names a flow", hint="write FLOW/RUN[/STEP[/TASK]]")
-    run = Run(f"{spec.flow}/{spec.run}", home=home)
+    run = Run(f"{spec.flow}/{spec.run}", home=_home(home))
     if spec.step is None:
         data = run.data
         if name:
-            click.echo(_show_value(getattr(data, name)))
+            click.echo(_show_value(_value(data, name, run.pathspec, dir(data))))
             return
         tasks = [t for s in run.steps() for t in s.tasks()]
     else:
-        step = run[spec.step]
-        tasks = [step[spec.task]] if spec.task is not None else step.tasks()
+        tasks = _tasks(run, spec.step, spec.task)
     if name:
         for task in tasks:
             if len(tasks) > 1:
                 click.secho(f"== {task.pathspec}", bold=True)
-            click.echo(_show_value(getattr(task.data, name)))
+            click.echo(_show_value(_value(task.data, name, task.pathspec, task.artifacts)))
         return
     for task in tasks:
         click.secho(f"{task.pathspec}  [{task.status}]", bold=True)
@@ -151,4 +183,4 @@ def sql(query: str, home: str | None) -> None:
     is a table too: artifact('FLOW/RUN/STEP/TASK', 'NAME')."""
     from nbflow.client.query import sql as run_sql
 
-    click.echo(_table(run_sql(query, home=home)))
+    click.echo(_table(run_sql(query, home=_home(home))))

@@ -37,7 +37,9 @@ def why(notebook: str, step: str | None, params: tuple[tuple[str, str], ...],
     values = resolve_parameters(spec.parameters, cli=dict(params), raw=dict(raw),
                                 yaml_values=yaml_values(files, yamls), env=os.environ,
                                 notebook=notebook)
-    for verdict in explain_notebook(dag, values, Home(home)):
+    where = Home(home).require()
+    click.echo(f"home: {where.url}", err=True)
+    for verdict in explain_notebook(dag, values, where):
         if step is not None and verdict.step != step:
             continue
         colour = "green" if verdict.action == "reused" else "yellow"

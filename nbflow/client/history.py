@@ -108,12 +108,23 @@ def utcnow() -> dt.datetime:
 
 
 def _catalog(home: Home | str | None) -> Catalog:
-    return Catalog((home if isinstance(home, Home) else Home(home)).catalog_path)
+    where = home if isinstance(home, Home) else Home(home)
+    return Catalog(where.catalog_path, where)
+
+
+def _recorded(catalog: Catalog) -> bool:
+    """A history of a home where nothing ran yet is empty (reading creates nothing)."""
+    import os
+
+    return os.path.exists(catalog.path)
 
 
 def flows(home: Home | str | None = None) -> list[str]:
     """Every flow with a recorded run, by name."""
-    rows = _catalog(home).execute_read("SELECT DISTINCT flow FROM runs ORDER BY flow", [])
+    catalog = _catalog(home)
+    if not _recorded(catalog):
+        return []
+    rows = catalog.execute_read("SELECT DISTINCT flow FROM runs ORDER BY flow", [])
     return [r[0] for r in rows]
 
 
@@ -131,6 +142,8 @@ def list_runs(
     ``since``, only runs started after it, plus the runs in ``include`` (a poller's runs
     that were in progress): what may have changed since a reader's last look."""
     catalog = _catalog(home)
+    if not _recorded(catalog):
+        return []
     where, args = ["TRUE"], []
     if since is not None:
         known = [(str(f), int(r)) for f, r in include]

@@ -38,11 +38,13 @@ def open_home(home: Home | str | None) -> Home:
     return home if isinstance(home, Home) else Home(home)
 
 
-_home = open_home
+def _home(home: Home | str | None) -> Home:
+    """The home to read; it must exist (reading never creates one)."""
+    return open_home(home).require()
 
 
 def _catalog(home: Home) -> Catalog:
-    return Catalog(home.catalog_path)
+    return Catalog(home.catalog_path, home)
 
 
 class Flow:

@@ -63,7 +63,7 @@ def record_step(recording: Recording, step: StepSpec, parts: Any, user_ns: dict[
     from nbflow.store.manifest import TaskManifest, write_manifest
     from nbflow.store.serialize import save_artifact
 
-    catalog = Catalog(recording.home.catalog_path)
+    catalog = Catalog(recording.home.catalog_path, recording.home)
     if recording.run_id is None:
         recording.run_id = catalog.new_run(_run_record(recording))
     artifacts = [save_artifact(recording.home.objects, name, user_ns[name])
@@ -78,7 +78,8 @@ def record_step(recording: Recording, step: StepSpec, parts: Any, user_ns: dict[
         cache_key=parts.key(), cache_parts=parts.to_dict(), artifacts=artifacts,
     )])
     catalog.apply_sql([("UPDATE runs SET ended_at = ? WHERE flow = ? AND run_id = ?",
-                        [_utc(ended), recording.flow, recording.run_id])])
+                        [_utc(ended), recording.flow, recording.run_id])],
+                      run=(recording.flow, recording.run_id))
     return f"{recording.flow}/{recording.run_id}/{step.name}/0"
 
 

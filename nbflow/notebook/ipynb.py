@@ -17,7 +17,10 @@ def read(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The notebook as a v4 dict, each cell's ``source`` (and stream text) joined."""
     with open(path, encoding="utf-8") as f:
         nb = json.load(f)
-    if not isinstance(nb, dict) or nb.get("nbformat") != 4 or not isinstance(nb.get("cells"), list):
+    if not isinstance(nb, dict) or "cells" not in nb and "worksheets" not in nb:
+        raise ValueError(f"it holds JSON ({type(nb).__name__}) but not a notebook "
+                         "(a notebook is a JSON object with 'cells')")
+    if nb.get("nbformat") != 4 or not isinstance(nb.get("cells"), list):
         import nbformat
 
         return dict(nbformat.read(str(path), as_version=4))

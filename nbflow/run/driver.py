@@ -69,7 +69,7 @@ def execute(
 
     stream = stream or sys.stderr
     _quiet_library_logs()
-    home = Home(options.home, catalog=options.catalog)
+    home = Home(options.home, catalog=options.catalog).prepare_for_writing()
     backend = open_backend(options)
     backend.connect()  # an unusable backend fails here, before a run is recorded
     try:
@@ -87,7 +87,7 @@ def _execute(spec: NotebookSpec, dag: Dag, options: RunOptions, home: Any, backe
     from nbflow.store.catalog import Catalog
     from nbflow.store.crashed import mark_crashed_runs
 
-    catalog = Catalog(home.catalog_path)
+    catalog = Catalog(home.catalog_path, home).create()
     mark_crashed_runs(catalog)
     resume = None
     params = options.params
@@ -129,13 +129,45 @@ def _execute(spec: NotebookSpec, dag: Dag, options: RunOptions, home: Any, backe
         resume=resume,
     )
     summary: RunSummary | None = None
+    heartbeat = Heartbeat(home, spec.flow, run_id)
     try:
         summary = scheduler.run()
     finally:
         executor.close()
         _finish(recorder, spec.flow, run_id, summary)
+        heartbeat.stop()
     notebook_path = _write_notebook(spec, home, run_id, summary, options.output)
     return RunResult(spec.flow, run_id, summary, notebook_path)
+
+
+class Heartbeat:
+    """Refreshes the run's heartbeat while the driver lives: a crashed run ends at its
+    last beat, not when the crash is noticed."""
+
+    INTERVAL_S = 1.0
+
+    def __init__(self, home: Any, flow: str, run_id: int) -> None:
+        import threading
+
+        from nbflow.store.journal import beat
+
+        self._stop = threading.Event()
+
+        def loop() -> None:
+            while True:
+                try:
+                    beat(home, flow, run_id)
+                except Exception:  # a missed beat only makes a crash's end time coarser
+                    pass
+                if self._stop.wait(self.INTERVAL_S):
+                    return
+
+        self._thread = threading.Thread(target=loop, name="nbflow-heartbeat", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def _quiet_library_logs() -> None:

@@ -168,7 +168,11 @@ class TaskExecutor:
         if cell_index is not None and nb_cells is not None and 0 <= cell_index < len(nb_cells):
             role, cell = cell_role(nb_cells[cell_index])
         ename = getattr(exc, "ename", None) or type(exc).__name__
-        evalue = _ANSI.sub("", str(getattr(exc, "evalue", None) or getattr(exc, "message", exc)))
+        # papermill's str(exc) repeats the whole traceback: take evalue even when it is empty
+        raw = getattr(exc, "evalue", None)
+        if raw is None:
+            raw = getattr(exc, "message", exc)
+        evalue = _ANSI.sub("", str(raw))
         traceback = _ANSI.sub("", "\n".join(getattr(exc, "traceback", None) or []))
         where = {
             "setup": f"setup cell {cell} failed while preparing the task",
@@ -177,13 +181,18 @@ class TaskExecutor:
             "step": "the step failed",
             "persist": "storing the step's outputs failed",
         }[role]
-        message = f"{where}: {evalue}" if isinstance(exc, NbflowError) else f"{where}: {ename}: {evalue}"
+        message = f"{where}: {evalue}" if isinstance(exc, NbflowError) else \
+            f"{where}: {ename}: {evalue}".rstrip(": ")
+        hint = getattr(exc, "hint", None)
+        if ename == "MemoryError":
+            hint = ("the step ran out of memory: work on smaller pieces (a --foreach over "
+                    "chunks), free large names with `del`, or lower --max-workers")
         return TaskFailed(
             message,
             notebook=self.spec.path,
             cell=cell if cell is not None else job.step.cell,
             step=job.step.name,
-            hint=getattr(exc, "hint", None),
+            hint=hint,
             index=job.index,
             ename=ename,
             evalue=evalue,

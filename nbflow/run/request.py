@@ -52,11 +52,27 @@ def yaml_values(files: tuple[str, ...] | list[str], yamls: tuple[str, ...] | lis
     import yaml
 
     values: dict[str, Any] = {}
-    sources = [(open(f, encoding="utf-8").read(), f) for f in files] + [(y, "-y") for y in yamls]
+    sources = [(_read_text(f), f"-f {f}") for f in files] + [(y, f"-y {y!r}") for y in yamls]
     for text, where in sources:
-        loaded = yaml.safe_load(text) or {}
+        try:
+            loaded = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise ParameterError(f"{where}: not valid YAML{at}: {problem}",
+                                 hint="write one `name: value` per line, "
+                                      "e.g. -y 'grid: [1, 2]'") from None
         if not isinstance(loaded, dict):
             raise ParameterError(f"{where}: expected a mapping of parameter names to values",
                                  hint="write one `name: value` per line")
         values.update(loaded)
     return values
+
+
+def _read_text(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ParameterError(f"-f {path}: cannot read the parameters file: {exc}") from None

@@ -211,8 +211,10 @@ class Scheduler:
         error = outcome.error or TaskFailed("unknown failure", step=step.name)
         self._record_finished(outcome, "failed")
         if job.attempt < step.magic.retry:
+            why = str(error).splitlines()[0] if str(error) else type(error).__name__
             self.progress.finished(step.name, job.index, "failed", seconds,
-                                   f"retrying ({job.attempt + 1}/{step.magic.retry})")
+                                   f"retrying ({job.attempt + 1}/{step.magic.retry}) "
+                                   f"after: {why}")
             return replace(job, attempt=job.attempt + 1)
         self.progress.finished(step.name, job.index, "failed", seconds)
         self.remaining[step.name] -= 1
@@ -261,7 +263,14 @@ class Scheduler:
             future.cancel()
         self.executor.close()
         pool.shutdown(wait=True, cancel_futures=True)
-        for job in running.values():
+        for future, job in running.items():
+            if _completed(future):  # it finished while being cancelled: keep its result
+                outcome = future.result()
+                self.outcomes.append(outcome)
+                self._record_finished(outcome, "succeeded")
+                assert outcome.manifest is not None
+                self._task_succeeded(job, outcome.manifest)
+                continue
             self.recorder.emit(ev.TaskFinished(
                 flow=self.flow, run_id=self.run_id, step=job.step.name, index=job.index,
                 status="cancelled", ended_at=time.time(), error="cancelled by the user",
@@ -275,3 +284,11 @@ class Scheduler:
         self.progress.close()
         return RunSummary(status, dict(self.status), self.errors, self.done, self.outcomes,
                           self.reused, list(getattr(self.executor, "split_kernels", [])))
+
+
+def _completed(future: cf.Future[TaskOutcome]) -> bool:
+    """The task ran to its end and stored its outputs (its manifest is written)."""
+    if not future.done() or future.cancelled() or future.exception() is not None:
+        return False
+    outcome = future.result()
+    return outcome.error is None and outcome.manifest is not None

@@ -8,6 +8,7 @@ recent task of the same step (and index) that recorded them.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,8 +36,12 @@ class Verdict:
 
 
 def explain_notebook(dag: Dag, params: dict[str, Any], home: Home) -> list[Verdict]:
-    catalog = Catalog(home.catalog_path)
+    catalog = Catalog(home.catalog_path, home)
     spec = dag.spec
+    if not os.path.exists(catalog.path):  # nothing recorded yet; reading creates no catalog
+        return [Verdict(name, dag.step(name).cell, "runs",
+                        [f"nothing has run with the home {home.url} yet"])
+                for name in topo_order(dag)]
     cache = CacheIndex(catalog, home, [s.name for s in dag.steps])
     planner = Planner(dag, home, params, flow=spec.flow, run_id=0, max_num_splits=10**9,
                       directory=str(Path(spec.path).resolve().parent), keep_snapshots=False)
@@ -64,6 +69,7 @@ def explain_notebook(dag: Dag, params: dict[str, Any], home: Home) -> list[Verdi
                           reused_from=sorted({h.origin.rsplit("/", 2)[0] for h in hits.values()}))
         if step.magic.no_cache:
             verdict.reasons.append("the step is marked --no-cache")
+            runs.add(name)
         elif missing:
             verdict.reasons = _reasons(catalog, spec.flow, missing)
             if len(jobs) > 1:

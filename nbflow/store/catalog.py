@@ -17,6 +17,7 @@ Files are created with ``STORAGE_VERSION 'v1.4.0'`` so DuckDB 1.4/1.5 can read t
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -28,9 +29,10 @@ from typing import Any
 
 import duckdb
 
-from nbflow.errors import CatalogError
+from nbflow.errors import CatalogError, QueryError
 from nbflow.store import schema
 from nbflow.store.events import CatalogEvent, RunFinished, RunRecord, TaskFinished, TaskStarted
+from nbflow.store.home import Home
 
 STORAGE_VERSION = "v1.4.0"
 _ALIAS = "nbflow"
@@ -89,6 +91,26 @@ def _shared(path: str) -> _Shared:
         return _SHARED.setdefault(path, _Shared())
 
 
+CRASH_ERROR = "the nbflow process running it died"
+_CRASHED_VIEWS = f"""
+CREATE OR REPLACE TEMP VIEW runs AS
+    SELECT r.* REPLACE (
+        CASE WHEN c.flow IS NULL THEN r.status ELSE 'crashed' END AS status,
+        CASE WHEN c.flow IS NULL THEN r.ended_at ELSE coalesce(r.ended_at, c.ended_at)
+            END AS ended_at,
+        CASE WHEN c.flow IS NULL THEN r.error ELSE coalesce(r.error, '{CRASH_ERROR}')
+            END AS error)
+    FROM nbflow.main.runs r LEFT JOIN temp._nbflow_crashed c USING (flow, run_id);
+CREATE OR REPLACE TEMP VIEW tasks AS
+    SELECT t.* REPLACE (
+        CASE WHEN c.flow IS NOT NULL AND t.status IN ('running', 'pending') THEN 'failed'
+            ELSE t.status END AS status,
+        CASE WHEN c.flow IS NOT NULL AND t.status IN ('running', 'pending')
+            THEN coalesce(t.error, '{CRASH_ERROR}') ELSE t.error END AS error)
+    FROM nbflow.main.tasks t LEFT JOIN temp._nbflow_crashed c USING (flow, run_id);
+"""
+
+
 # -- value conversion ---------------------------------------------------------------
 
 
@@ -120,25 +142,40 @@ def _json_or_null(value: Any) -> str | None:
 
 
 class Catalog:
-    """The catalog at ``path`` (a local file). Safe across threads and processes."""
+    """The catalog at ``path`` (a local file). Safe across threads and processes.
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    With ``home``, every write is first stored in the run's journal there (the truth
+    ``nbflow catalog rebuild`` replays), and reads show a run whose driver died as
+    ``crashed``, ended at its last heartbeat, without writing anything.
+    Reading never creates the catalog, its folder or its lock file.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], home: Home | None = None) -> None:
         self.path = os.path.realpath(os.fspath(path))
         self.lock_path = self.path + ".lock"
+        self.home = home
 
     def __repr__(self) -> str:
         return f"Catalog({self.path!r})"
 
     # -- writing ----------------------------------------------------------------------
 
-    def new_run(self, run: RunRecord) -> int:
-        """Allocate the flow's next run id and record the run, its params and tags."""
+    def new_run(self, run: RunRecord, *, run_id: int | None = None) -> int:
+        """Allocate the flow's next run id (or take ``run_id``, when rebuilding) and record
+        the run, its params and tags."""
+        if run.started_at is None:
+            run = dataclasses.replace(run, started_at=time.time())
         with self._transaction(write=True) as con:
-            row = con.execute(
-                "SELECT coalesce(max(run_id), 0) + 1 FROM runs WHERE flow = ?", [run.flow]
-            ).fetchone()
-            assert row is not None
-            run_id = int(row[0])
+            if run_id is None:
+                row = con.execute(
+                    "SELECT coalesce(max(run_id), 0) + 1 FROM runs WHERE flow = ?", [run.flow]
+                ).fetchone()
+                assert row is not None
+                run_id = int(row[0])
+            if self.home is not None:
+                from nbflow.store.journal import record_new_run
+
+                record_new_run(self.home, run, run_id)
             con.execute(
                 """INSERT INTO runs (flow, run_id, notebook_path, notebook_hash, git_commit,
                     git_dirty, "user", host, python, packages, started_at, status, driver_pid,
@@ -173,7 +210,13 @@ class Catalog:
         """Record a batch of events in one transaction (all or nothing)."""
         if not events:
             return
+        events = [dataclasses.replace(e, ended_at=time.time())
+                  if isinstance(e, RunFinished) and e.ended_at is None else e for e in events]
         with self._transaction(write=True) as con:
+            if self.home is not None:
+                from nbflow.store.journal import record_events
+
+                record_events(self.home, list(events))
             for event in events:
                 if isinstance(event, TaskStarted):
                     _task_started(con, event)
@@ -184,9 +227,15 @@ class Catalog:
                 else:
                     raise CatalogError(f"not a catalog event: {event!r}")
 
-    def apply_sql(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
-        """Run a few parameterized writes as one transaction (repairs, not run events)."""
+    def apply_sql(self, statements: Sequence[tuple[str, Sequence[Any]]], *,
+                  run: tuple[str, int] | None = None) -> None:
+        """Run a few parameterized writes as one transaction (repairs, not run events).
+        With ``run`` (flow, run id) they are journaled with that run and rebuilt with it."""
         with self._transaction(write=True) as con:
+            if run is not None and self.home is not None:
+                from nbflow.store.journal import record_sql
+
+                record_sql(self.home, run[0], run[1], list(statements))
             for sql, params in statements:
                 con.execute(sql, params)
 
@@ -201,24 +250,89 @@ class Catalog:
     ) -> Any:
         """Run a read-only query; a pandas DataFrame. ``tables`` registers Arrow tables
         or DataFrames under the given names for the query (e.g. loaded artifacts)."""
-        with self._transaction(write=False) as con, _registered(con, tables):
+        with self._transaction(write=False) as con, _registered(con, tables), \
+                self._live_status(con):
             return _run(con, sql, params).df()
 
     def execute_read(
         self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None
     ) -> list[tuple[Any, ...]]:
         """Run a read-only query; rows as tuples (no pandas)."""
-        with self._transaction(write=False) as con:
+        with self._transaction(write=False) as con, self._live_status(con):
             return _run(con, sql, params).fetchall()
+
+    def create(self) -> Catalog:
+        """For writers: create the catalog (or migrate it) if needed, before the first read."""
+        self._ensure_schema(write=True)
+        return self
 
     def schema_version(self) -> int:
         return int(self.execute_read("SELECT max(version) FROM schema_version")[0][0])
+
+    # -- rebuilding -------------------------------------------------------------------
+
+    def replace_with(self, new_path: str) -> None:
+        """Swap the finished catalog file ``new_path`` in for this one, atomically: a
+        reader sees the old file or the new one, never a mix."""
+        shared = _shared(self.path)
+        with shared.lock, self._flock(exclusive=True):
+            os.replace(new_path, self.path)
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(self.path + ".wal")  # belonged to the old file
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(new_path + ".lock")
+            shared.discard()
+            shared.schema_ok = False
+
+    def differences(self, other_path: str) -> list[TableDiff]:
+        """Row by row, every table of the catalog at ``other_path`` against this one (as a
+        reader sees it: a dead driver's run is crashed)."""
+        self._ensure_schema(write=False)
+        other = os.path.realpath(other_path).replace("'", "''")
+        diffs = []
+        with self._attached(write=False) as con:
+            con.execute(f"ATTACH '{other}' AS rebuilt (READ_ONLY)")
+            try:
+                with self._live_status(con):
+                    for table in _tables(con, "rebuilt"):
+                        diff = _table_diff(con, table)
+                        if diff.only_catalog or diff.only_rebuilt:
+                            diffs.append(diff)
+            finally:
+                con.execute("DETACH rebuilt")
+        return diffs
+
+    @contextlib.contextmanager
+    def _live_status(self, con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+        """Within one read, views ``runs`` and ``tasks`` show a run whose driver died as
+        ``crashed`` (its unfinished tasks ``failed``), as the next writer will record it."""
+        from nbflow.store.crashed import crashed_among
+
+        rows = con.execute(
+            "SELECT flow, run_id, driver_host, driver_pid, started_at, "
+            "(SELECT max(greatest(t.started_at, t.ended_at)) FROM nbflow.main.tasks t "
+            " WHERE t.flow = r.flow AND t.run_id = r.run_id) "
+            "FROM nbflow.main.runs r WHERE status = 'running'").fetchall()
+        crashed = crashed_among(rows, self.home)
+        if not crashed:
+            yield
+            return
+        con.execute("CREATE OR REPLACE TEMP TABLE _nbflow_crashed "
+                    "(flow VARCHAR, run_id INTEGER, ended_at TIMESTAMP)")
+        con.executemany("INSERT INTO temp._nbflow_crashed VALUES (?, ?, ?)",
+                        [[f, r, _ts(t)] for f, r, t in crashed])
+        con.execute(_CRASHED_VIEWS)
+        try:
+            yield
+        finally:
+            con.execute("DROP VIEW IF EXISTS temp.main.runs; DROP VIEW IF EXISTS temp.main.tasks;"
+                        "DROP TABLE IF EXISTS temp._nbflow_crashed")
 
     # -- sessions ---------------------------------------------------------------------
 
     @contextlib.contextmanager
     def _transaction(self, *, write: bool) -> Iterator[duckdb.DuckDBPyConnection]:
-        self._ensure_schema()
+        self._ensure_schema(write=write)
         with self._attached(write=write) as con:
             con.execute("BEGIN TRANSACTION")
             try:
@@ -240,7 +354,19 @@ class Catalog:
             self._attach(con, write=write)
             try:
                 yield con
+            except (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException,
+                    duckdb.ConversionException, duckdb.InvalidInputException) as exc:
+                raise QueryError(str(exc).strip(), catalog=self.path,
+                                 hint="tables: runs, tasks, steps, artifacts, params, metrics, "
+                                      "tags") from exc
+            except (duckdb.IOException, duckdb.SerializationException,
+                    duckdb.InternalException, duckdb.FatalException) as exc:
+                shared.discard()
+                raise self._damaged(exc) from exc
             except duckdb.Error as exc:
+                if "corrupt" in str(exc).lower() or "checksum" in str(exc).lower():
+                    shared.discard()
+                    raise self._damaged(exc) from exc
                 raise CatalogError(str(exc), catalog=self.path) from exc
             finally:
                 try:
@@ -251,9 +377,17 @@ class Catalog:
 
     @contextlib.contextmanager
     def _flock(self, *, exclusive: bool) -> Iterator[None]:
-        os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        fcntl = _posix_locks(self.path)
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+        if exclusive:
+            os.makedirs(os.path.dirname(self.path), exist_ok=True)
+            fcntl = _posix_locks(self.path)
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+        else:
+            fcntl = _posix_locks(self.path)
+            try:
+                fd = os.open(self.lock_path, os.O_RDONLY)
+            except OSError:  # no writer has used this catalog through nbflow: none to wait for
+                yield
+                return
         try:
             fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
             yield
@@ -272,7 +406,9 @@ class Catalog:
                 return
             except duckdb.IOException as exc:
                 # Only a process that ignores our flock (a user's own duckdb) gets here.
-                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                if "lock" not in str(exc).lower():
+                    raise self._damaged(exc) from exc
+                if time.monotonic() > deadline:
                     raise CatalogError(
                         f"cannot open the catalog {self.path}: {exc}",
                         hint="another program holds the DuckDB file open; close it",
@@ -280,10 +416,25 @@ class Catalog:
                     ) from exc
                 time.sleep(delay)
                 delay = min(delay * 2, 0.2)
+            except duckdb.Error as exc:
+                _shared(self.path).discard()  # a failed attach may invalidate the connection
+                raise self._damaged(exc) from exc
+
+    def _damaged(self, exc: BaseException) -> CatalogError:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return CatalogError(
+            f"the catalog {self.path} is damaged or unreadable: {first}",
+            hint="recreate it from the runs' journals and manifests with "
+                 f"`nbflow catalog rebuild --home {os.path.dirname(self.path)}`"
+                 if self.home is None else
+                 f"recreate it from the runs' journals and manifests with "
+                 f"`nbflow catalog rebuild --home {self.home.url}`",
+            catalog=self.path,
+        )
 
     # -- schema -----------------------------------------------------------------------
 
-    def _ensure_schema(self) -> None:
+    def _ensure_schema(self, *, write: bool = True) -> None:
         shared = _shared(self.path)
         if shared.schema_ok:
             return
@@ -293,6 +444,15 @@ class Catalog:
             if version == schema.SCHEMA_VERSION:
                 shared.schema_ok = True
                 return
+            if not write and version < schema.SCHEMA_VERSION:
+                return  # a reader reads an older schema as it is; the next writer migrates
+        elif not write:
+            raise CatalogError(
+                f"no catalog at {self.path}",
+                hint="nothing has run with this home yet; `nbflow catalog rebuild` recreates "
+                     "a lost catalog from the runs' journals",
+                catalog=self.path,
+            )
         self._migrate()
         shared.schema_ok = True
 
@@ -322,6 +482,37 @@ class Catalog:
                     with contextlib.suppress(duckdb.Error):
                         con.execute("ROLLBACK")
                     raise
+
+
+@dataclasses.dataclass
+class TableDiff:
+    table: str
+    only_catalog: list[tuple[Any, ...]]
+    only_rebuilt: list[tuple[Any, ...]]
+
+
+def _tables(con: duckdb.DuckDBPyConnection, database: str) -> list[str]:
+    rows = con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = ? "
+        "AND table_name <> 'schema_version' ORDER BY table_name", [database]).fetchall()
+    return [r[0] for r in rows]
+
+
+def _table_diff(con: duckdb.DuckDBPyConnection, table: str) -> TableDiff:
+    columns = [r[0] for r in con.execute(
+        "SELECT column_name FROM duckdb_columns() WHERE database_name = 'rebuilt' "
+        "AND table_name = ? ORDER BY column_index", [table]).fetchall()]
+    mine = {r[0] for r in con.execute(
+        "SELECT column_name FROM duckdb_columns() WHERE database_name = ? AND table_name = ?",
+        [_ALIAS, table]).fetchall()}
+    listed = ", ".join(f'"{c}"' for c in columns if c in mine) or "*"
+    here = f"SELECT {listed} FROM {table}" if mine else f"SELECT {listed} FROM rebuilt.{table} WHERE false"
+    there = f"SELECT {listed} FROM rebuilt.main.{table}"
+    return TableDiff(
+        table,
+        con.execute(f"({here}) EXCEPT ALL ({there})").fetchall(),
+        con.execute(f"({there}) EXCEPT ALL ({here})").fetchall(),
+    )
 
 
 def _version(con: duckdb.DuckDBPyConnection) -> int:
@@ -377,6 +568,9 @@ def _task_started(con: duckdb.DuckDBPyConnection, e: TaskStarted) -> None:
                foreach_element = excluded.foreach_element, status = 'running',
                attempt = excluded.attempt, pid = excluded.pid, started_at = excluded.started_at,
                kernel_mode = excluded.kernel_mode, ended_at = NULL, duration_s = NULL,
+               retry_errors = CASE WHEN tasks.error IS NULL THEN tasks.retry_errors ELSE
+                   concat_ws(chr(10), tasks.retry_errors,
+                             'attempt ' || tasks.attempt || ': ' || tasks.error) END,
                error = NULL, queued_at = coalesce(excluded.queued_at, queued_at)""",
         [e.flow, e.run_id, e.step, e.index, _json_or_null(e.foreach_element), e.attempt, e.pid,
          _ts(e.started_at), e.kernel_mode, _ts(e.queued_at)],

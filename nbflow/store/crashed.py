@@ -1,16 +1,20 @@
-"""Runs whose driver died (SIGKILL, power loss) stay 'running' in the catalog until someone
-notices. Every ``nbflow execute`` and every listing notices: a run on this host whose driver
-process is gone (or whose pid now belongs to a younger process) becomes 'crashed', and its
-unfinished tasks 'failed'. What the run had recorded stays, so ``--resume`` can clone it."""
+"""Runs whose driver died (SIGKILL, power loss) stay 'running' in the catalog until a writer
+notices. Readers never write: they see such a run as 'crashed' through the catalog's views
+(``crashed_among``). Every ``nbflow execute`` records it (``mark_crashed_runs``): a run on this
+host whose driver process is gone (or whose pid now belongs to a younger process) becomes
+'crashed', ended at its driver's last heartbeat, and its unfinished tasks 'failed'. What the
+run had recorded stays, so ``--resume`` can clone it."""
 
 from __future__ import annotations
 
 import socket
 import time
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from nbflow.store.catalog import Catalog
+if TYPE_CHECKING:
+    from nbflow.store.catalog import Catalog
+    from nbflow.store.home import Home
 
 
 def _driver_alive(pid: int | None, started_at: datetime | None) -> bool:
@@ -40,34 +44,62 @@ def looks_crashed(status: str, host: str | None, pid: int | None,
         pid, started_at)
 
 
+def _epoch(value: datetime | None) -> float | None:
+    from datetime import timezone
+
+    return None if value is None else value.replace(tzinfo=timezone.utc).timestamp()
+
+
+def died_at(home: Home | None, flow: str, run_id: int, last_event: datetime | None,
+            started_at: datetime | None) -> float:
+    """When a crashed run's driver died: its last heartbeat, else its last recorded event."""
+    from nbflow.store.journal import last_beat
+
+    beat = last_beat(home, flow, run_id) if home is not None else None
+    candidates = [t for t in (beat, _epoch(last_event), _epoch(started_at)) if t is not None]
+    return max(candidates) if candidates else time.time()
+
+
+def crashed_among(rows: list[tuple[Any, ...]], home: Home | None
+                  ) -> list[tuple[str, int, float]]:
+    """Of (flow, run_id, host, pid, started_at, last_event) rows of 'running' runs, those
+    whose driver died, with when it died."""
+    return [(flow, run_id, died_at(home, flow, run_id, last, started))
+            for flow, run_id, host, pid, started, last in rows
+            if looks_crashed("running", host, pid, started)]
+
+
 def mark_crashed_runs(catalog: Catalog) -> list[tuple[str, int]]:
     """Mark this host's dead 'running' runs as crashed; return their (flow, run_id)."""
-    host = socket.gethostname()
     rows = catalog.execute_read(
-        "SELECT flow, run_id, driver_pid, started_at FROM runs "
-        "WHERE status = 'running' AND driver_host = ?",
-        [host],
+        "SELECT flow, run_id, driver_host, driver_pid, started_at, "
+        "(SELECT max(greatest(t.started_at, t.ended_at)) FROM nbflow.main.tasks t "
+        " WHERE t.flow = r.flow AND t.run_id = r.run_id) "
+        "FROM nbflow.main.runs r WHERE status = 'running'",
     )
-    dead = [(flow, run_id) for flow, run_id, pid, started in rows
-            if not _driver_alive(pid, started)]
-    if dead:
-        catalog.apply_sql([
-            ("UPDATE runs SET status = 'crashed', ended_at = coalesce(ended_at, ?), "
-             "error = coalesce(error, 'the nbflow process running it died') "
-             "WHERE flow = ? AND run_id = ? AND status = 'running'",
-             [_now(), flow, run_id])
-            for flow, run_id in dead
-        ] + [
-            ("UPDATE tasks SET status = 'failed', error = coalesce(error, "
-             "'the nbflow process running it died') "
-             "WHERE flow = ? AND run_id = ? AND status IN ('running', 'pending')",
-             [flow, run_id])
-            for flow, run_id in dead
-        ])
+    crashed = crashed_among(rows, catalog.home)
+    dead = [(flow, run_id) for flow, run_id, _ in crashed]
+    if crashed:
+        catalog.apply_sql([s for flow, run_id, ended in crashed
+                           for s in crash_statements(flow, run_id, ended)])
     return dead
 
 
-def _now() -> Any:
+def crash_statements(flow: str, run_id: int, ended: float) -> list[tuple[str, list[Any]]]:
+    """Record a run as crashed at ``ended`` (epoch), its unfinished tasks failed."""
+    return [
+        ("UPDATE runs SET status = 'crashed', ended_at = coalesce(ended_at, ?), "
+         "error = coalesce(error, 'the nbflow process running it died') "
+         "WHERE flow = ? AND run_id = ? AND status = 'running'",
+         [_utc(ended), flow, run_id]),
+        ("UPDATE tasks SET status = 'failed', error = coalesce(error, "
+         "'the nbflow process running it died') "
+         "WHERE flow = ? AND run_id = ? AND status IN ('running', 'pending')",
+         [flow, run_id]),
+    ]
+
+
+def _utc(epoch: float) -> Any:
     from datetime import timezone
 
-    return datetime.fromtimestamp(time.time(), tz=timezone.utc).replace(tzinfo=None)
+    return datetime.fromtimestamp(epoch, tz=timezone.utc).replace(tzinfo=None)

@@ -7,6 +7,7 @@ Layout (docs/CONTRACTS.md)::
     <home>/runs/<flow>/<run>/<step>/<index>/manifest.json    completion marker, written last
     <home>/runs/<flow>/<run>/<step>/<index>/notebook.ipynb   the task's executed notebook
     <home>/runs/<flow>/<run>/notebook.ipynb                  the run's executed notebook
+    <home>/runs/<flow>/<run>/journal/*.json                  the run's catalog writes (journal.py)
 
 A ``Home`` travels into task kernels as its URL, so building one is cheap: a local
 home never imports fsspec, a remote one imports it on first use of ``.fs``.
@@ -19,7 +20,7 @@ import os
 from os import PathLike
 from typing import Any
 
-from nbflow.errors import StoreError
+from nbflow.errors import HomeError, StoreError
 from nbflow.store._files import write_atomic
 from nbflow.store.objects import ObjectStore
 
@@ -128,6 +129,39 @@ class Home:
     def url_of(self, path: str) -> str:
         """A URL another process can open (a local path stays a path)."""
         return path if self.is_local else str(self.fs.unstrip_protocol(path))
+
+    # -- is it usable ---------------------------------------------------------------
+
+    def require(self) -> Home:
+        """For readers: the home must exist (reading never creates one)."""
+        if not self.is_local:
+            return self
+        if not os.path.exists(self.url):
+            raise HomeError(f"no nbflow home at {self.url} (set --home or NBFLOW_HOME)",
+                            hint="run `nbflow execute NOTEBOOK` to create one", path=self.url)
+        if not os.path.isdir(self.url):
+            raise HomeError(f"the nbflow home {self.url} is a file, not a folder",
+                            hint="point --home (or NBFLOW_HOME) at a folder", path=self.url)
+        return self
+
+    def prepare_for_writing(self) -> Home:
+        """For writers: create the home if needed; refuse a file or a read-only folder."""
+        if not self.is_local:
+            return self
+        if os.path.exists(self.url) and not os.path.isdir(self.url):
+            raise HomeError(f"the nbflow home {self.url} is a file, not a folder",
+                            hint="point --home (or NBFLOW_HOME) at a folder", path=self.url)
+        try:
+            os.makedirs(os.path.join(self.url, "runs"), exist_ok=True)
+            probe = os.path.join(self.url, f".write-probe-{os.getpid()}")
+            with open(probe, "wb"):
+                pass
+            os.remove(probe)
+        except OSError as exc:
+            raise HomeError(f"the nbflow home {self.url} is not writable: {exc.strerror}",
+                            hint="it can still be read (nbflow runs/logs/dump/sql); "
+                                 "run with a writable --home", path=self.url) from None
+        return self
 
     # -- small files (manifests, notebooks) ---------------------------------------
 

@@ -218,6 +218,9 @@ MIGRATIONS: list[str] = [
         "duration_s": "Execution time, ended_at - started_at, in seconds (kernel start-up "
                       "excluded); 0 for a cached or cloned task; the time the terminal prints",
     }}).replace("COMMENT ON VIEW metrics IS 'Numeric scalar artifacts: name, value';", ""),
+    "ALTER TABLE tasks ADD COLUMN retry_errors VARCHAR;"
+    "COMMENT ON COLUMN tasks.retry_errors IS "
+    "'Why earlier attempts failed, one line per attempt: attempt N: error';",
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -23,7 +23,7 @@ from nbflow.store.serialize import ArtifactRecord
 
 @pytest.fixture
 def catalog(tmp_path: Path) -> Catalog:
-    return Catalog(tmp_path / "home" / "catalog.duckdb")
+    return Catalog(tmp_path / "home" / "catalog.duckdb").create()  # a writer creates it
 
 
 def test_run_ids_are_allocated_per_flow(catalog: Catalog) -> None:
