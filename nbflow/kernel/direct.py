@@ -22,7 +22,12 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from nbflow.kernel.execute import CellTimeoutError, KernelDiedError, _with_notebook
+from nbflow.kernel.execute import (
+    CellTimeoutError,
+    KernelDiedError,
+    _with_notebook,
+    import_papermill,
+)
 
 if TYPE_CHECKING:
     from nbformat import NotebookNode
@@ -96,7 +101,7 @@ class DirectTask:
 def execute_direct(nb: NotebookNode, task: DirectTask, *, timeout: float | None = None
                    ) -> NotebookNode:
     """Like :func:`nbflow.kernel.execute.execute_notebook`, on a :class:`DirectTask`."""
-    import papermill
+    papermill = import_papermill()
     from papermill.engines import papermill_engines
 
     if ENGINE_NAME not in papermill_engines._engines:

@@ -122,7 +122,9 @@ class KernelLauncher:
 
         with contextlib.suppress(Exception):  # a missing spec is reported by start()
             self._specs.get_kernel_spec("python3")
-        import papermill  # noqa: F401
+        from nbflow.kernel.execute import import_papermill
+
+        import_papermill()
 
     # -- public ------------------------------------------------------------------------
 
