@@ -6,6 +6,7 @@ The only module of nbflow that imports papermill, and only when a notebook runs
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, Any
 
 from nbflow.errors import NbflowError
@@ -20,12 +21,19 @@ if TYPE_CHECKING:
 # papermill's I/O module imports these for remote notebook paths when they are installed
 # (≈80 MB of the driver's memory and ≈0.5 s); nbflow hands papermill notebook objects only.
 _REMOTE_IO_MODULES = ("boto3", "pyarrow", "gcsfs", "azure", "github")
+_IMPORT_LOCK = threading.Lock()
 
 
 def import_papermill() -> Any:
     """``import papermill`` without its remote-storage backends (see ``_REMOTE_IO_MODULES``).
 
-    They are hidden only while papermill imports: a later ``import pyarrow`` works."""
+    They are hidden only while papermill imports: a later ``import pyarrow`` works.
+    Thread-safe: another thread never gets a half-imported papermill."""
+    with _IMPORT_LOCK:
+        return _import_papermill()
+
+
+def _import_papermill() -> Any:
     import sys
 
     if "papermill" in sys.modules:
