@@ -100,23 +100,51 @@ class DirectTask:
 
 def execute_direct(nb: NotebookNode, task: DirectTask, *, timeout: float | None = None
                    ) -> NotebookNode:
-    """Like :func:`nbflow.kernel.execute.execute_notebook`, on a :class:`DirectTask`."""
-    papermill = import_papermill()
+    """Like :func:`nbflow.kernel.execute.execute_notebook`, on a :class:`DirectTask`.
+
+    The steps of ``papermill.execute_notebook`` for a notebook object without output
+    path, minus its two whole-notebook JSON round trips (``load_notebook_node`` serialises
+    and re-parses its input; ``write_ipynb(nb, None)`` serialises the result for nothing):
+    a copy, papermill's metadata, its engine, its error check."""
+    import_papermill()
     from papermill.engines import papermill_engines
+    from papermill.execute import (
+        prepare_notebook_metadata,
+        raise_for_execution_errors,
+        remove_error_markers,
+    )
 
     if ENGINE_NAME not in papermill_engines._engines:
         papermill_engines.register(ENGINE_NAME, _engine_class())
     cells: dict[int, Any] = {}
     try:
-        result: NotebookNode = papermill.execute_notebook(
-            nb, None, engine_name=ENGINE_NAME, task=task, live_cells=cells,
-            kernel_name=nb.metadata.get("kernelspec", {}).get("name"),
-            request_save_on_cell_execute=False, progress_bar=False, log_output=False,
-            execution_timeout=timeout,
+        copy = remove_error_markers(prepare_notebook_metadata(_loaded_copy(nb), None, None))
+        result: NotebookNode = papermill_engines.execute_notebook_with_engine(
+            ENGINE_NAME, copy, kernel_name=nb.metadata.get("kernelspec", {}).get("name"),
+            input_path=None, output_path=None, progress_bar=False, log_output=False,
+            task=task, live_cells=cells, execution_timeout=timeout,
         )
+        raise_for_execution_errors(result, None)
     except Exception as exc:
         raise _with_notebook(nb, cells, exc) from None
     return result
+
+
+def _loaded_copy(nb: NotebookNode) -> NotebookNode:
+    """What papermill's ``load_notebook_node`` makes of a notebook object, by deep copy."""
+    import copy
+
+    from nbformat import from_dict
+    from papermill.version import version
+
+    loaded = copy.deepcopy(nb)
+    loaded.metadata.setdefault("papermill", from_dict({
+        "default_parameters": {}, "parameters": {}, "environment_variables": {},
+        "version": version}))
+    for cell in loaded.cells:
+        cell.metadata.setdefault("tags", [])
+        cell.metadata.setdefault("papermill", from_dict({}))
+    return loaded
 
 
 def _engine_class() -> type:
