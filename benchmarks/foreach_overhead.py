@@ -39,7 +39,7 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import nbformat
@@ -47,7 +47,7 @@ import psutil
 
 METAFLOW_REQUIREMENT = "metaflow==2.19.*"
 METAFLOW_VENV = Path.home() / ".cache" / "nbflow-bench" / "metaflow-venv"
-HOWS = ("nbflow", "metaflow", "papermill")
+HOWS = ("floor", "nbflow", "metaflow", "papermill")
 FLOW_NAME = "foreach_overhead"
 KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
 
@@ -79,6 +79,7 @@ class Options:
     json_path: Path | None = None
     nbflow_cmd: tuple[str, ...] = ()
     repeat: int = 1
+    widths: tuple[int, ...] = ()
 
 
 def expected_total(width: int) -> int:
@@ -379,6 +380,53 @@ def bench_papermill(opts: Options, workdir: Path) -> Measurement:
     return m
 
 
+# ------------------------------------------------------------------------- floor
+
+FLOOR_SCRIPT = """\
+import os, pickle, sys, time
+import ipykernel.kernelapp, pandas  # a warm process: what a kernel would have imported
+width, workers, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+start = time.perf_counter()
+running = 0
+for i in range(width):
+    if running == workers:
+        os.wait()
+        running -= 1
+    if os.fork() == 0:
+        result = i * 2  # the task's trivial body
+        with open(os.path.join(out, f"{i}.pkl"), "wb") as f:
+            pickle.dump(result, f)
+        os._exit(0)
+    running += 1
+while running:
+    os.wait()
+    running -= 1
+print(time.perf_counter() - start)
+"""
+
+
+def bench_floor(opts: Options, workdir: Path) -> Measurement:
+    """The physical floor: a warm process forks one child per task, ``workers`` at a time;
+    each runs the trivial body and pickles its result to a file."""
+    m = Measurement("floor", "floor (warm fork per task)", tasks=opts.width)
+    out = workdir / "floor"
+    out.mkdir()
+    m.load_before = load1()
+    done = subprocess.run(
+        [sys.executable, "-c", FLOOR_SCRIPT, str(opts.width), str(opts.workers), str(out)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    m.load_after = load1()
+    if done.returncode != 0:
+        m.error = f"the floor script failed: {done.stderr[-2000:]}"
+        return m
+    m.wall_s = float(done.stdout.strip())
+    if len(list(out.iterdir())) != opts.width:
+        m.error = "the floor script did not write one result per task"
+    m.note = "fork + trivial body + pickle to a file, imports (ipykernel, pandas) excluded"
+    return m
+
+
 # ------------------------------------------------------------------------ report
 
 
@@ -410,6 +458,9 @@ def report(
         )
     print()
     walls = {m.how: m.wall_s for m in results if m.ok and m.wall_s}
+    per_task = {m.how: m.wall_s / m.tasks for m in results if m.ok and m.wall_s}
+    if "nbflow" in per_task and "floor" in per_task:
+        print(f"nbflow per task / floor per task: {per_task['nbflow'] / per_task['floor']:.1f}×")
     for other in ("metaflow", "papermill"):
         if "nbflow" in walls and other in walls:
             ratio = walls["nbflow"] / walls[other]
@@ -435,7 +486,11 @@ def _nbflow_cmd(given: str | None) -> tuple[str, ...]:
 
 def parse_args(argv: Sequence[str] | None) -> Options:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--width", type=int, default=100, help="foreach width (default 100)")
+    parser.add_argument(
+        "--width", type=int, action="append",
+        help="foreach width (default 100); repeat it (--width 10 --width 100) to compare "
+             "the per-task cost across widths",
+    )
     parser.add_argument(
         "--max-num-splits",
         type=int,
@@ -459,8 +514,9 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     )
     args = parser.parse_args(argv)
     opts = Options(
-        width=args.width,
-        max_num_splits=args.max_num_splits or max(args.width, 100),
+        width=(args.width or [100])[0],
+        widths=tuple(args.width or [100]),
+        max_num_splits=args.max_num_splits or max([*(args.width or []), 100]),
         workers=args.workers,
         skip=frozenset(args.skip),
         keep=args.keep,
@@ -484,15 +540,18 @@ def _median(measurements: list[Measurement]) -> Measurement:
     return chosen
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    opts = parse_args(argv)
-    benches = {"nbflow": bench_nbflow, "metaflow": bench_metaflow, "papermill": bench_papermill}
+BENCHES = {"floor": bench_floor, "nbflow": bench_nbflow, "metaflow": bench_metaflow,
+           "papermill": bench_papermill}
+
+
+def run_width(opts: Options) -> tuple[list[Measurement], bool]:
+    """Every tool at one width, repeats interleaved; the medians, reported."""
     workdir = Path(tempfile.mkdtemp(prefix="nbflow-foreach-bench-"))
     load_start = os.getloadavg()
     runs: dict[str, list[Measurement]] = {}
     try:
         for rep in range(opts.repeat):
-            for how, bench in benches.items():
+            for how, bench in BENCHES.items():
                 if how in opts.skip:
                     continue
                 print(f"running {how} (width {opts.width}, run {rep + 1}/{opts.repeat})…",
@@ -511,18 +570,43 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"logs kept in {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
-    load_end = os.getloadavg()
-    report(opts, results, load_start, load_end)
+    report(opts, results, load_start, os.getloadavg())
+    return results, ok
+
+
+def report_widths(by_width: dict[int, list[Measurement]]) -> None:
+    """Per-task cost of each tool by width: flat means O(1) work per task."""
+    hows = [how for how in HOWS if any(m.how == how for ms in by_width.values() for m in ms)]
+    print("\nper-task seconds by width (wall / tasks; load 1m before the run in brackets)")
+    print(f"{'width':>6} " + " ".join(f"{how:>20}" for how in hows))
+    for width, results in by_width.items():
+        cells = []
+        for how in hows:
+            m = next((m for m in results if m.how == how), None)
+            cells.append(f"{m.wall_s / m.tasks:.4f} [{m.load_before:.1f}]"
+                         if m is not None and m.ok and m.wall_s else "—")
+        print(f"{width:>6} " + " ".join(f"{cell:>20}" for cell in cells))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    opts = parse_args(argv)
+    by_width: dict[int, list[Measurement]] = {}
+    all_ok = True
+    for width in opts.widths:
+        splits = opts.max_num_splits if opts.max_num_splits >= width else max(width, 100)
+        results, ok = run_width(replace(opts, width=width, max_num_splits=splits))
+        by_width[width] = results
+        all_ok = all_ok and ok
+    if len(by_width) > 1:
+        report_widths(by_width)
     if opts.json_path is not None:
         payload = {
             "options": {**asdict(opts), "skip": sorted(opts.skip), "json_path": None},
             "cpus": os.cpu_count(),
-            "load_start": load_start,
-            "load_end": load_end,
-            "results": [asdict(m) for m in results],
+            "results": {str(w): [asdict(m) for m in ms] for w, ms in by_width.items()},
         }
         opts.json_path.write_text(json.dumps(payload, indent=2))
-    return 0 if ok else 1
+    return 0 if all_ok else 1
 
 
 if __name__ == "__main__":

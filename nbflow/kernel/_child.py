@@ -70,7 +70,7 @@ def _enter_task_context(request: dict[str, Any]) -> None:
     _threads.reseed_after_fork()
     ipykernel_launcher = sys.modules.get("ipykernel_launcher")
     launcher_file = getattr(ipykernel_launcher, "__file__", None) or "ipykernel_launcher"
-    sys.argv = [launcher_file, *request["argv"]]
+    sys.argv = [launcher_file, *request.get("argv", ())]
 
 
 def _run_kernel(argv: list[str]) -> int:

@@ -126,6 +126,20 @@ class Zygote:
         self._send({"op": "fork", "rid": rid, "argv": list(argv), "env": dict(env), "cwd": cwd})
         return reply.result(timeout=60)
 
+    def run(
+        self, *, cells: Sequence[str | None], fifo: str, env: Mapping[str, str], cwd: str
+    ) -> ForkedProcess:
+        """Fork one child that runs ``cells`` itself and writes their outputs to ``fifo``."""
+        rid = next(self._ids)
+        reply: Future[ForkedProcess] = Future()
+        with self._state_lock:
+            if self._closed:
+                raise ZygoteUnavailable("the fork server has stopped")
+            self._pending[rid] = reply
+        self._send({"op": "run", "rid": rid, "cells": list(cells), "fifo": fifo,
+                    "env": dict(env), "cwd": cwd})
+        return reply.result(timeout=60)
+
     def signal(self, pid: int, signum: int) -> None:
         try:
             self._send({"op": "signal", "pid": pid, "sig": int(signum)})

@@ -184,7 +184,7 @@ class Zygote:
 
     def handle(self, message: dict[str, Any]) -> None:
         op = message["op"]
-        if op == "fork":
+        if op in ("fork", "run"):
             self.fork(message)
         elif op == "signal":
             self.signal(message["pid"], message["sig"])
@@ -192,6 +192,12 @@ class Zygote:
             self.stop()
 
     def fork(self, request: dict[str, Any]) -> None:
+        direct = request["op"] == "run"
+        if direct:
+            # The task shell is made once, here, so that every direct child has it ready.
+            from nbflow.kernel._direct_child import prepare_shell
+
+            prepare_shell()
         sys.stdout.flush()
         sys.stderr.flush()
         try:
@@ -201,9 +207,12 @@ class Zygote:
             return
         if pid == 0:
             from nbflow.kernel._child import become_kernel
+            from nbflow.kernel._direct_child import forget_shell, run_cells
 
             fds = [self.sock.fileno(), self.wake_r, self.wake_w, self.selector_fd()]
-            become_kernel(
+            if not direct:
+                forget_shell()
+            (run_cells if direct else become_kernel)(
                 request,
                 close_fds=[fd for fd in fds if fd >= 0],
                 parent_pid=self.pid,

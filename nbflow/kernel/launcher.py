@@ -46,7 +46,7 @@ from nbflow.kernel._zygote import Zygote, ZygoteUnavailable
 __all__ = ["DEFAULT_PRELOAD", "KernelLauncher", "KernelStartError", "StartedKernel"]
 
 # Imported by every task notebook; preloaded whenever they are fork-safe.
-DEFAULT_PRELOAD = ("nbflow.kernel.runtime", "cloudpickle", "fsspec")
+DEFAULT_PRELOAD = ("nbflow.kernel.runtime", "nbflow.kernel._direct_child", "cloudpickle", "fsspec")
 # What nbclient passes when it starts a kernel itself: concurrent kernels must not share
 # (and lock) one SQLite history file.
 _HISTORY_IN_MEMORY = "--HistoryManager.hist_file=:memory:"
@@ -122,7 +122,9 @@ class KernelLauncher:
 
         with contextlib.suppress(Exception):  # a missing spec is reported by start()
             self._specs.get_kernel_spec("python3")
-        import papermill  # noqa: F401
+        from nbflow.kernel.execute import import_papermill
+
+        import_papermill()
 
     # -- public ------------------------------------------------------------------------
 
@@ -142,6 +144,29 @@ class KernelLauncher:
             if kernel is not None:
                 return kernel
         return self.launch(kernel_name, cwd, full_env)
+
+    def start_direct(
+        self, kernel_name: str, nb: Any, *, cwd: str | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> Any:
+        """A forked child already running ``nb``'s cells (``nbflow.kernel.direct``), or
+        ``None`` when this kernelspec needs a real kernel (then use ``start``)."""
+        if self._closed:
+            raise RuntimeError("KernelLauncher is closed")
+        if os.environ.get("NBFLOW_TASK_ENGINE", "direct").lower() != "direct":
+            return None
+        spec = self._specs.get_kernel_spec(kernel_name)
+        python, _ = self._fork_python(spec)
+        if python is None or len(spec.argv) != 5:  # extra kernel options need the kernel
+            return None
+        zygote, _ = self._usable_zygote(python)
+        if zygote is None:
+            return None
+        from nbflow.kernel.direct import DirectTask
+
+        full_env = {**self._environment(env), **(spec.env or {})}
+        return DirectTask(zygote, nb, rundir=self.rundir,
+                          cwd=cwd or self.cwd or os.getcwd(), env=full_env)
 
     def close(self) -> None:
         """Stop fork servers, kill any kernel still alive. Idempotent."""

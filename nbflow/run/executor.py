@@ -101,8 +101,6 @@ class TaskExecutor:
                 self._launcher.close()
 
     def run(self, job: Job, on_started: StartedCallback) -> TaskOutcome:
-        from nbflow.kernel.execute import execute_notebook
-
         nb = build_task_notebook(self.spec, job.step, self.params, job.load_plan, job.persist_plan)
         kernel_name = job.step.magic.kernel or self.spec.kernel_name
         started = time.time()
@@ -111,16 +109,16 @@ class TaskExecutor:
         executed = nb
         try:
             try:
-                kernel = self.launcher.start(kernel_name)
+                kernel = self.launcher.start_direct(kernel_name, nb, cwd=self.cwd)
+                if kernel is None:
+                    kernel = self.launcher.start(kernel_name)
             except Exception as exc:
                 raise self._kernel_error(job, kernel_name, exc) from exc
             pid = kernel.pid
             started = time.time()  # execution starts: kernel start-up is not part of it
             on_started(job, kernel.pid, kernel.mode, kernel.fallback_reason, started)
             try:
-                executed = execute_notebook(
-                    nb, kernel, cwd=self.cwd, timeout=job.step.magic.timeout
-                )
+                executed = self._execute(nb, kernel, job.step.magic.timeout)
             finally:
                 kernel.shutdown()
         except Exception as exc:  # every failure of the task becomes a TaskFailed
@@ -140,6 +138,14 @@ class TaskExecutor:
                     hint=f"look at the task log: {log_path}",
                 )
         return TaskOutcome(job, manifest, error, started, ended, pid, log_path, executed)
+
+    def _execute(self, nb: Any, kernel: Any, timeout: float | None) -> Any:
+        from nbflow.kernel.direct import DirectTask, execute_direct
+        from nbflow.kernel.execute import execute_notebook
+
+        if isinstance(kernel, DirectTask):
+            return execute_direct(nb, kernel, timeout=timeout)
+        return execute_notebook(nb, kernel, cwd=self.cwd, timeout=timeout)
 
     def _kernel_error(self, job: Job, kernel_name: str, exc: Exception) -> TaskFailed:
         from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel

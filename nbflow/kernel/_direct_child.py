@@ -1,0 +1,185 @@
+"""A forked child that runs a task's cells itself: the "direct" engine's far side.
+
+An ipykernel costs a forked child ≈50 ms of CPU to initialise (traitlets apps, ZMQ
+sockets, I/O threads) and every cell a ZMQ round trip. A task needs none of it: the
+child is a fresh process with a fresh IPython namespace, runs the cells it was sent,
+and writes each cell's outputs back to the driver as nbformat outputs (JSON lines on a
+FIFO). The driver side is :mod:`nbflow.kernel.direct`.
+
+The shell is made once in the zygote (``prepare_shell``), before any fork, so a child
+starts with it ready; it is a plain ``InteractiveShell`` (magics, ``display``,
+``get_ipython()``), with history in memory and output captured per cell.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
+
+from IPython.core.displayhook import DisplayHook
+from IPython.core.displaypub import DisplayPublisher
+from IPython.core.interactiveshell import InteractiveShell
+from traitlets import Type
+from traitlets.config import Config
+
+_SAVED: dict[str, Any] = {}
+
+
+class _CapturingPublisher(DisplayPublisher):
+    def publish(self, data: Any, metadata: Any = None, source: Any = None, *,
+                transient: Any = None, update: bool = False, **kwargs: Any) -> None:
+        _current().append({"output_type": "display_data", "data": dict(data),
+                           "metadata": dict(metadata or {})})
+
+    def clear_output(self, wait: bool = False) -> None:
+        _current().clear()
+
+
+class _CapturingHook(DisplayHook):
+    def write_output_prompt(self) -> None:
+        pass
+
+    def write_format_data(self, format_dict: Any, md_dict: Any = None) -> None:
+        _current().append({"output_type": "execute_result", "data": dict(format_dict),
+                           "metadata": dict(md_dict or {}),
+                           "execution_count": self.prompt_count})
+
+    def finish_displayhook(self) -> None:
+        pass
+
+
+class TaskShell(InteractiveShell):
+    """IPython as a kernel would run it, with every output kept as an nbformat output."""
+
+    displayhook_class = Type(_CapturingHook)
+    display_pub_class = Type(_CapturingPublisher)
+
+    def _showtraceback(self, etype: Any, evalue: Any, stb: Any) -> None:
+        _current().append({"output_type": "error", "ename": etype.__name__,
+                           "evalue": str(evalue), "traceback": list(stb)})
+
+    def enable_gui(self, gui: Any = None) -> None:  # like ipykernel: a headless no-op
+        pass
+
+
+class _Stream:
+    """sys.stdout/sys.stderr of a task: text becomes stream outputs of the running cell."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.encoding = "utf-8"
+
+    def write(self, text: str) -> int:
+        if text:
+            outputs = _current()
+            if outputs and outputs[-1].get("name") == self.name:
+                outputs[-1]["text"] += text
+            else:
+                outputs.append({"output_type": "stream", "name": self.name, "text": text})
+        return len(text)
+
+    def writelines(self, lines: Sequence[str]) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        return 1 if self.name == "stdout" else 2
+
+    def readable(self) -> bool:
+        return False
+
+    def writable(self) -> bool:
+        return True
+
+
+_outputs: list[list[dict[str, Any]]] = [[]]
+
+
+def _current() -> list[dict[str, Any]]:
+    return _outputs[-1]
+
+
+def prepare_shell() -> None:
+    """Make the task shell in the zygote, once, before it forks a direct child."""
+    if InteractiveShell.initialized():
+        return
+    _SAVED["main"] = sys.modules.get("__main__")
+    _SAVED["displayhook"] = sys.displayhook
+    _SAVED["excepthook"] = sys.excepthook
+    config = Config()
+    config.HistoryManager.hist_file = ":memory:"  # no history thread, no shared SQLite file
+    TaskShell.instance(config=config)
+
+
+def forget_shell() -> None:
+    """In a child that becomes an ipykernel: leave no trace of the zygote's task shell."""
+    if not InteractiveShell.initialized():
+        return
+    InteractiveShell.clear_instance()
+    if _SAVED.get("main") is not None:
+        sys.modules["__main__"] = _SAVED["main"]
+    sys.displayhook = _SAVED.get("displayhook", sys.__displayhook__)
+    sys.excepthook = _SAVED.get("excepthook", sys.__excepthook__)
+
+
+def run_cells(
+    request: dict[str, Any],
+    *,
+    close_fds: Sequence[int],
+    parent_pid: int,
+    set_parent_death_signal: Callable[[], None],
+) -> NoReturn:
+    from nbflow.kernel._child import _detach, _enter_task_context, _exit
+
+    code = 1
+    try:
+        _detach(close_fds, parent_pid, set_parent_death_signal)
+        _enter_task_context(request)
+        fifo = os.open(request["fifo"], os.O_WRONLY)
+        _run(request["cells"], fifo)
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except BaseException:
+        import traceback
+
+        traceback.print_exc(file=sys.__stderr__)
+    finally:
+        _exit(code)
+
+
+def _run(cells: list[str | None], fifo: int) -> None:
+    shell = InteractiveShell.instance()
+    sys.path.insert(0, "")  # as IPython's init_path does for a kernel
+    sys.stdout, sys.stderr = _Stream("stdout"), _Stream("stderr")
+    for index, source in enumerate(cells):
+        if source is None:
+            continue
+        _send(fifo, {"op": "start", "index": index})
+        outputs: list[dict[str, Any]] = []
+        _outputs.append(outputs)
+        try:
+            result = shell.run_cell(source, store_history=True)
+        finally:
+            _outputs.pop()
+        _send(fifo, {"op": "done", "index": index, "outputs": outputs,
+                     "execution_count": shell.execution_count - 1})
+        if not result.success:
+            break
+    _send(fifo, {"op": "end"})
+    os.close(fifo)
+
+
+def _send(fd: int, message: dict[str, Any]) -> None:
+    data = memoryview((json.dumps(message, default=repr) + "\n").encode())
+    while data:
+        data = data[os.write(fd, data):]
