@@ -14,9 +14,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from nbflow.errors import NbflowError, NotebookError, ParameterError
-from nbflow.graph.build import Dag, build_dag
-from nbflow.graph.checks import validate
-from nbflow.graph.resolve import exports, resolve_all
+from nbflow.graph.build import Dag, dag_and_problems
+from nbflow.graph.resolve import exports
 from nbflow.notebook.reader import spec_from_notebook
 from nbflow.notebook.spec import NotebookSpec, Parameter
 from nbflow.store.home import Home
@@ -78,9 +77,8 @@ def _read_spec(
 
 
 def _dag(spec: NotebookSpec) -> tuple[Dag, list[NbflowError]]:
-    dag = build_dag(spec, check=False)
-    resolved = resolve_all(spec)
-    return dag, list(validate(spec, resolved, dag.parents))
+    dag, problems = dag_and_problems(spec)
+    return dag, list(problems)
 
 
 def _step_json(dag: Dag, step: Any, ids: list[str | None]) -> dict[str, Any]:
