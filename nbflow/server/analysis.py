@@ -36,6 +36,7 @@ def analyze_cells(
 
     ``home``: where earlier runs are recorded (for freshness; ``None`` skips it).
     ``params``: values typed in the run form (strings, coerced like ``-p``)."""
+    cells = [_plain_cell(c) for c in cells]
     ids = [_cell_id(c) for c in cells]
     spec, errors = _read_spec(path, cells, metadata or {})
     dag, dag_errors = _dag(spec)
@@ -51,6 +52,19 @@ def analyze_cells(
         "warnings": [_warning_json(w, dag) for w in dag.warnings],
         "parameters": [_parameter_json(p, cells) for p in spec.parameters],
     }
+
+
+def _plain_cell(cell: Mapping[str, Any]) -> dict[str, Any]:
+    """A cell as nbformat has it, whatever the browser sent (a cell is read, never run)."""
+    source = cell.get("source", "")
+    if isinstance(source, list):
+        source = "".join(str(part) for part in source)
+    metadata = cell.get("metadata")
+    metadata = dict(metadata) if isinstance(metadata, Mapping) else {}
+    tags = metadata.get("tags")
+    metadata["tags"] = [str(t) for t in tags] if isinstance(tags, list) else []
+    return {"cell_type": str(cell.get("cell_type", "code")), "id": cell.get("id"),
+            "metadata": metadata, "source": str(source)}
 
 
 def _cell_id(cell: Mapping[str, Any]) -> str | None:

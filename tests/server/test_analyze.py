@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import pytest
 from nbbuild import build_notebook, make_notebook
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
@@ -134,3 +135,74 @@ async def test_requests_without_a_token_are_refused(jp_fetch: Any, jp_root_dir: 
             assert b"Traceback" not in response.body
     response = await jp_fetch("nbflow", "api", "status", params={"path": "a.ipynb"})
     assert response.code == 200  # the same request with the token
+
+
+async def test_odd_cells_are_read_as_far_as_they_go(api: Any, jp_root_dir: Path) -> None:
+    cells = [{"cell_type": "code", "source": ["%%step a\n", "x = 1"], "metadata": "junk"},
+             {"source": "%%step b\ny = x", "metadata": {"tags": "not-a-list"}},
+             {"cell_type": "markdown", "source": 5}]
+    code, reply = await api("analyze", body={"path": "odd.ipynb", "cells": cells})
+    assert code == 200, reply
+    assert [s["name"] for s in reply["steps"]] == ["a", "b"] and reply["edges"] == [["a", "b"]]
+    assert [s["cell_id"] for s in reply["steps"]] == [None, None]
+
+
+async def test_an_unexpected_failure_is_one_line_not_a_traceback(
+        api: Any, jp_root_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import nbflow.server.analysis
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("something nbflow did not expect")
+
+    monkeypatch.setattr(nbflow.server.analysis, "analyze_cells", broken)
+    code, reply = await api("analyze", body={"path": "a.ipynb", "cells": []})
+    assert code == 500
+    assert reply["message"] == ("nbflow could not answer: RuntimeError: something nbflow did "
+                                "not expect")
+    assert "Traceback" not in json.dumps(reply) and reply["hint"]
+
+
+def test_the_shipped_config_file_enables_the_extension(tmp_path: Path) -> None:
+    """What `pip install nbflow` puts in etc/jupyter makes jupyter_server load nbflow."""
+    import os
+    import subprocess
+    import sys
+    import tomllib
+
+    root = Path(__file__).resolve().parents[2]
+    pyproject = tomllib.loads((root / "pyproject.toml").read_text())
+    shared = pyproject["tool"]["hatch"]["build"]["targets"]["wheel"]["shared-data"]
+    source = next(k for k, v in shared.items()
+                  if v == "etc/jupyter/jupyter_server_config.d/nbflow.json")
+    config = json.loads((root / source).read_text())
+    assert config == {"ServerApp": {"jpserver_extensions": {"nbflow.server": True}}}
+    # a server that reads only that config directory serves nbflow's API
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "JUPYTER_CONFIG_PATH": str((root / source).parent.parent),
+           "JUPYTER_CONFIG_DIR": str(tmp_path / "config"), "NBFLOW_HOME": str(tmp_path / "h")}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "jupyter_server", "--no-browser", "--allow-root",
+         f"--port={port}", "--ServerApp.port_retries=0", "--ServerApp.ip=127.0.0.1",
+         f"--ServerApp.root_dir={tmp_path}", "--IdentityProvider.token=t"],
+        env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(
+                        f"http://127.0.0.1:{port}/nbflow/api/status?path=x.ipynb&token=t",
+                        timeout=5) as response:
+                    assert json.loads(response.read())["flow"] == "x"
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline
+                time.sleep(0.3)
+    finally:
+        server.terminate()
+        server.wait(30)
