@@ -165,15 +165,15 @@ async def test_an_unexpected_failure_is_one_line_not_a_traceback(
 def test_the_shipped_config_file_enables_the_extension(tmp_path: Path) -> None:
     """What `pip install nbflow` puts in etc/jupyter makes jupyter_server load nbflow."""
     import os
+    import re
     import subprocess
     import sys
-    import tomllib
 
     root = Path(__file__).resolve().parents[2]
-    pyproject = tomllib.loads((root / "pyproject.toml").read_text())
-    shared = pyproject["tool"]["hatch"]["build"]["targets"]["wheel"]["shared-data"]
-    source = next(k for k, v in shared.items()
-                  if v == "etc/jupyter/jupyter_server_config.d/nbflow.json")
+    shipped = re.search(r'^"([^"]+)" = "etc/jupyter/jupyter_server_config.d/nbflow.json"$',
+                        (root / "pyproject.toml").read_text(), re.MULTILINE)
+    assert shipped, "pyproject.toml's wheel shared-data must install the server config"
+    source = shipped.group(1)
     config = json.loads((root / source).read_text())
     assert config == {"ServerApp": {"jpserver_extensions": {"nbflow.server": True}}}
     # a server that reads only that config directory serves nbflow's API
