@@ -42,6 +42,7 @@ class RunHandle:
     returncode: int | None = None
     cancelled: bool = False
     dropped: int = 0
+    tasks: set[Any] = field(default_factory=set)  # its follower and escalation, kept alive
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     finished: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -126,7 +127,7 @@ class RunManager:
             env={**os.environ, "PYTHONUNBUFFERED": "1"})
         handle = RunHandle(uuid.uuid4().hex[:12], path, process)
         self.handles[handle.handle] = handle
-        asyncio.get_running_loop().create_task(self._follow(handle))
+        _keep(handle, self._follow(handle))
         deadline = time.monotonic() + wait_for_run
         while handle.run is None and not handle.done and time.monotonic() < deadline:
             await self.wait(handle, deadline - time.monotonic())
@@ -163,9 +164,19 @@ class RunManager:
         if handle.done:
             return False
         handle.cancelled = True
-        self._signal(handle, signal.SIGINT)
-        asyncio.get_running_loop().create_task(self._escalate(handle))
+        _keep(handle, self._interrupt(handle))
         return True
+
+    async def _interrupt(self, handle: RunHandle) -> None:
+        # A driver still starting up has no run to record as cancelled yet: wait until it
+        # has one (or has ended), so every cancelled run is in the history as such.
+        deadline = time.monotonic() + 20
+        while handle.run is None and not handle.done and time.monotonic() < deadline:
+            await self.wait(handle, deadline - time.monotonic())
+        if handle.done:
+            return
+        self._signal(handle, signal.SIGINT)
+        await self._escalate(handle)
 
     async def cancel_all(self) -> None:
         running = [h for h in self.handles.values() if not h.done]
@@ -220,6 +231,13 @@ class RunManager:
                 os.killpg(handle.process.pid, signum)
             else:
                 handle.process.send_signal(signum)
+
+
+def _keep(handle: RunHandle, coroutine: Any) -> None:
+    """Run ``coroutine`` as a task the handle holds on to (the loop keeps only weak ones)."""
+    task = asyncio.get_running_loop().create_task(coroutine)
+    handle.tasks.add(task)
+    task.add_done_callback(handle.tasks.discard)
 
 
 async def _lines(stream: Any) -> Any:

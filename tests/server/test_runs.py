@@ -242,3 +242,22 @@ async def test_a_failed_step_comes_back_with_its_cell_traceback_and_log(
     assert status["steps"]["after"]["status"] == "not-run"
     code, logged = await api("log", task=boom["task"])
     assert code == 200 and "ZeroDivisionError" in logged["error"]
+
+
+async def test_cancel_right_after_start_still_records_a_cancelled_run(
+        api: Any, jp_root_dir: Path, nbflow_home: Path) -> None:
+    from nbflow.server.runs import RunManager, execute_argv
+    from nbflow.store.home import Home
+
+    path = make_notebook(SLOW, jp_root_dir / "early.ipynb")
+    manager = RunManager()
+    argv = execute_argv(str(path), Home(str(nbflow_home)), params={}, resume=None,
+                        from_step=None)
+    handle = await manager.start(argv, path="early.ipynb", cwd=str(jp_root_dir),
+                                 wait_for_run=0)
+    assert await manager.cancel(handle)  # before the driver has recorded its run
+    await asyncio.wait_for(handle.finished.wait(), 120)
+    assert handle.returncode == 130
+    texts = "\n".join(e.get("text", "") for e in handle.events)
+    assert "Traceback" not in texts, texts
+    assert query(nbflow_home, "SELECT status FROM runs") == [("cancelled",)]
