@@ -80,9 +80,7 @@ def execute_argv(notebook: str, home: Home, *, params: Mapping[str, str],
     if resume is not None or from_step is not None:
         argv += ["--resume", resume] if resume else ["--resume"]
     if from_step is not None:
-        # DESIGN §2: --from STEP re-executes STEP and what follows, not from the cache;
-        # --no-cache reaches only those steps (the others are cloned from RUN).
-        argv += ["--from", from_step, "--no-cache"]
+        argv += ["--from", from_step]  # STEP and what follows re-execute, cached or not
     for tag in tags:
         argv += ["--tag", tag]
     if max_workers:
