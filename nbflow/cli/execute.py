@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import contextlib
 import sys
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, NoReturn
 
 import click
 
@@ -11,13 +13,15 @@ from nbflow.run.arguments import execute_options
 
 @click.command()
 @execute_options
+@click.option("--events", "events_to", default=None, hidden=True, metavar="FILE|-",
+              help="Also write every task event as a JSON line to FILE (- for stdout).")
 @report_errors
 def execute(notebook: str, params: tuple[tuple[str, str], ...], raw: tuple[tuple[str, str], ...],
             files: tuple[str, ...], yamls: tuple[str, ...], max_workers: int | None,
             max_num_splits: int, no_cache: bool, resume: str | None, from_step: str | None,
             tags: tuple[str, ...], output: str | None, home: str | None,
             catalog: str | None, backend: str | None, scheduler: str | None,
-            quiet: bool) -> None:
+            quiet: bool, events_to: str | None) -> None:
     """Run NOTEBOOK headless: each %%step/%%branch task in its own kernel, in parallel where
     steps share no data. Exit code 0 when every step succeeded, 1 when a step failed,
     2 when the notebook or the arguments are invalid (nothing ran), 3 when the home or
@@ -27,17 +31,19 @@ def execute(notebook: str, params: tuple[tuple[str, str], ...], raw: tuple[tuple
 
     spec, dag, options = build_run(click.get_current_context().params)
     signals = _Cancellation()
-    try:
-        result = run_notebook(spec, dag, options)
-    except KeyboardInterrupt:
-        click.secho("cancelled", fg="yellow", err=True)
-        sys.exit(signals.exit_code())
-    except Exception:
-        if signals.received is None:
-            raise
-        # DuckDB turns the interrupt into its own "Query interrupted" error
-        click.secho("cancelled", fg="yellow", err=True)
-        sys.exit(signals.exit_code())
+    with _event_log(events_to) as events:
+        try:
+            result = run_notebook(spec, dag, options, observers=events)
+        except KeyboardInterrupt:
+            _cancelled(events, signals)
+        except Exception:
+            if signals.received is None:
+                raise
+            # DuckDB turns the interrupt into its own "Query interrupted" error
+            _cancelled(events, signals)
+        for log in events:
+            log.run_finished(result.summary.status, result.summary.step_status,
+                             result.notebook_path)
     _print_summary(result, notebook)
     if result.summary.status == "cancelled":
         sys.exit(signals.exit_code())
@@ -67,6 +73,28 @@ class _Cancellation:
         import signal
 
         return EXIT_SIGTERM if self.received == signal.SIGTERM else EXIT_SIGINT
+
+
+@contextlib.contextmanager
+def _event_log(target: str | None) -> Iterator[tuple[Any, ...]]:
+    """The ``--events`` observer (none without the option)."""
+    if target is None:
+        yield ()
+        return
+    from nbflow.run.eventlog import EventLog
+
+    if target == "-":
+        yield (EventLog(sys.stdout),)
+        return
+    with open(target, "a", encoding="utf-8") as stream:
+        yield (EventLog(stream),)
+
+
+def _cancelled(events: tuple[Any, ...], signals: _Cancellation) -> NoReturn:
+    for log in events:
+        log.run_finished("cancelled")
+    click.secho("cancelled", fg="yellow", err=True)
+    sys.exit(signals.exit_code())
 
 
 def _print_summary(result: Any, notebook: str) -> None:

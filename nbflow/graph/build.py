@@ -6,15 +6,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
-from nbflow.errors import ValidationError
+from nbflow.errors import DagError, ValidationError
 from nbflow.graph.checks import validate
-from nbflow.graph.resolve import Binding, BindingSource, exports, parents_of, resolve_all
+from nbflow.graph.resolve import (
+    Binding,
+    BindingSource,
+    exports,
+    parents_of,
+    resolve_all,
+    step_positions,
+)
 from nbflow.graph.topo import ancestors
 from nbflow.ids import StepName
 from nbflow.notebook.names import imported_names
 from nbflow.notebook.spec import NotebookSpec, StepSpec
 
-__all__ = ["Binding", "BindingSource", "Dag", "build_dag"]
+__all__ = ["Binding", "BindingSource", "Dag", "build_dag", "dag_and_problems"]
 
 
 @dataclass(frozen=True)
@@ -40,12 +47,20 @@ class Dag:
 def build_dag(spec: NotebookSpec, *, check: bool = True) -> Dag:
     """Resolve every input and add the edges; raise one ValidationError listing every
     problem. ``check=False`` gives a best-effort DAG (e.g. for a view while editing)."""
+    dag, problems = dag_and_problems(spec, check=check)
+    if problems:
+        raise ValidationError(list(problems), notebook=spec.path)
+    return dag
+
+
+def dag_and_problems(spec: NotebookSpec, *, check: bool = True) -> tuple[Dag, list[DagError]]:
+    """The best-effort DAG and, with ``check``, every problem ``build_dag`` would raise
+    (the lab shows both while the user edits)."""
     resolved = resolve_all(spec)
-    parents = {s.name: parents_of(spec, i, resolved[i]) for i, s in enumerate(spec.steps)}
-    if check:
-        problems = validate(spec, resolved, parents)
-        if problems:
-            raise ValidationError(list(problems), notebook=spec.path)
+    position = step_positions(spec)
+    parents = {s.name: parents_of(spec, i, resolved[i], position)
+               for i, s in enumerate(spec.steps)}
+    problems = validate(spec, resolved, parents) if check else []
     children: dict[StepName, list[StepName]] = {s.name: [] for s in spec.steps}
     for step in spec.steps:
         for parent in parents[step.name]:
@@ -60,33 +75,72 @@ def build_dag(spec: NotebookSpec, *, check: bool = True) -> Dag:
         parents=MappingProxyType(parents),
         children=MappingProxyType({k: tuple(v) for k, v in children.items()}),
     )
-    return replace(dag, warnings=tuple(parallel_output_warnings(dag)))
+    return replace(dag, warnings=tuple(parallel_output_warnings(dag))), problems
 
 
 def parallel_output_warnings(dag: Dag) -> list[str]:
     """Two steps that may run at the same time output a public name that a later step
     reads: which value it gets then depends on cell order alone, usually a mistake.
-    A name no step reads afterwards is harmless (e.g. a scratch ``fig`` in both)."""
-    lineage = {s.name: ancestors(dag, s.name) for s in dag.steps}
-    imports = {s.name: imported_names(s.source) for s in dag.steps}
+    A name no step reads afterwards is harmless (e.g. a scratch ``fig`` in both).
+    Linear in the notebook but for the pairs that share a name (the lab re-checks a
+    400-cell notebook on every edit)."""
+    upstream = _ancestor_sets(dag)
+    steps = dag.steps
+    shared: dict[tuple[int, int], set[str]] = {}
+    producers: dict[str, list[int]] = {}
+    for j, second in enumerate(steps):
+        for name in exports(second):
+            for i in producers.setdefault(name, []):
+                first = steps[i]
+                if first.name in upstream[second.name] or second.name in upstream[first.name]:
+                    continue  # one waits for the other: the later cell wins, as intended
+                shared.setdefault((i, j), set()).add(name)
+            producers[name].append(j)
+    readers = _readers_by_producer(dag)
     found = []
-    for i, first in enumerate(dag.steps):
-        for second in dag.steps[i + 1 :]:
-            if first.name in lineage[second.name] or second.name in lineage[first.name]:
-                continue
-            shared = exports(first) & exports(second)
-            shared -= imports[first.name] & imports[second.name]  # the same import, harmless
-            readers = {name: _readers(dag, name, second) for name in sorted(shared)}
-            read = {name: steps for name, steps in readers.items() if steps}
-            if read:
-                found.append(_parallel_warning(first, second, read))
+    for i, j in sorted(shared):
+        first, second = steps[i], steps[j]
+        # the same import in both is harmless
+        names = shared[(i, j)] - (imported_names(first.source) & imported_names(second.source))
+        read = {name: [s for s in readers.get((second.name, name), []) if s.cell > second.cell]
+                for name in sorted(names)}
+        read = {name: found_by for name, found_by in read.items() if found_by}
+        if read:
+            found.append(_parallel_warning(first, second, read))
     return found
 
 
-def _readers(dag: Dag, name: str, second: StepSpec) -> list[StepSpec]:
-    """Steps after ``second`` in cell order that read ``name`` from it."""
-    return [s for s in dag.steps if s.cell > second.cell
-            and (b := dag.bindings[s.name].get(name)) is not None and b.step == second.name]
+def _readers_by_producer(dag: Dag) -> dict[tuple[StepName, str], list[StepSpec]]:
+    """(producer, name) -> the steps, in cell order, that read ``name`` from it."""
+    found: dict[tuple[StepName, str], list[StepSpec]] = {}
+    for step in dag.steps:
+        for name, binding in dag.bindings[step.name].items():
+            if binding.step is not None:
+                found.setdefault((binding.step, name), []).append(step)
+    return found
+
+
+def _ancestor_sets(dag: Dag) -> dict[StepName, frozenset[StepName]]:
+    """Every step's ancestors, each built from its parents' (linear in the edges for a
+    DAG; a step on a cycle, which validation reports, falls back to a plain walk)."""
+    found: dict[StepName, frozenset[StepName]] = {}
+    visiting: set[StepName] = set()
+
+    def visit(name: StepName) -> frozenset[StepName]:
+        if name in found:
+            return found[name]
+        if name in visiting:
+            return ancestors(dag, name)
+        visiting.add(name)
+        parents = dag.parents.get(name, ())
+        result = frozenset(parents).union(*(visit(p) for p in parents))
+        visiting.discard(name)
+        found[name] = result
+        return result
+
+    for step in dag.steps:
+        visit(step.name)
+    return found
 
 
 def _parallel_warning(first: StepSpec, second: StepSpec,

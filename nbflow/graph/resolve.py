@@ -51,33 +51,55 @@ def last_producers(producers: Iterable[tuple[int, str, T]], *,
     return {name: producer for name, (_cell, producer) in found.items()}
 
 
+class _Producers:
+    """Every step's exports, indexed once, so resolving all reads is linear in the
+    notebook (the lab re-analyses a 400-cell notebook on every edit)."""
+
+    def __init__(self, spec: NotebookSpec) -> None:
+        self.spec = spec
+        self.by_name: dict[str, list[tuple[int, str, StepSpec]]] = {}
+        for i, step in enumerate(spec.steps):
+            for out in exports(step):
+                self.by_name.setdefault(out, []).append((i, out, step))
+        self.parameters = {p.name for p in spec.parameters}
+
+    def resolve(self, index: int, name: str) -> Binding:
+        earlier = last_producers(self.by_name.get(name, ()), before=index)
+        if name in earlier:
+            return Binding(name, earlier[name].kind, earlier[name].name)
+        if name in self.parameters:
+            return Binding(name, "parameter")
+        if name in self.spec.setup_outputs:
+            return Binding(name, "setup")
+        return Binding(name, "unresolved")
+
+
 def resolve_input(spec: NotebookSpec, index: int, name: str) -> Binding:
     """Resolve ``name`` as read by ``spec.steps[index]``."""
-    earlier = last_producers(((i, out, s) for i, s in enumerate(spec.steps[:index])
-                              for out in exports(s) if out == name))
-    if name in earlier:
-        return Binding(name, earlier[name].kind, earlier[name].name)
-    if name in {p.name for p in spec.parameters}:
-        return Binding(name, "parameter")
-    if name in spec.setup_outputs:
-        return Binding(name, "setup")
-    return Binding(name, "unresolved")
+    return _Producers(spec).resolve(index, name)
 
 
 def resolve_all(spec: NotebookSpec) -> list[dict[str, Binding]]:
     """One ``{name: Binding}`` per step, in cell order (duplicate names kept apart)."""
+    producers = _Producers(spec)
     return [
-        {name: resolve_input(spec, i, name) for name in sorted(step.inputs)}
+        {name: producers.resolve(i, name) for name in sorted(step.inputs)}
         for i, step in enumerate(spec.steps)
     ]
 
 
+def step_positions(spec: NotebookSpec) -> dict[StepName, int]:
+    """Each step name's first position in cell order."""
+    return {s.name: i for i, s in reversed(list(enumerate(spec.steps)))}
+
+
 def parents_of(
-    spec: NotebookSpec, index: int, bindings: dict[str, Binding]
+    spec: NotebookSpec, index: int, bindings: dict[str, Binding],
+    position: dict[StepName, int] | None = None,
 ) -> tuple[StepName, ...]:
     """Inferred producers plus existing ``--after`` targets, in cell order."""
     step = spec.steps[index]
-    position = {s.name: i for i, s in reversed(list(enumerate(spec.steps)))}
+    position = step_positions(spec) if position is None else position
     wanted = {b.step for b in bindings.values() if b.step is not None}
     wanted |= {a for a in step.magic.after if a in position}
     return tuple(sorted(wanted, key=lambda name: position[name]))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import functools
 import keyword
 import re
 import shlex
@@ -48,6 +49,7 @@ def magic_kind(line: str) -> StepKind | None:
     return None
 
 
+@functools.lru_cache(maxsize=4096)  # MagicArgs is immutable; errors are never cached
 def parse_magic_line(
     line: str, *, cell: int | None = None, notebook: str | None = None
 ) -> MagicArgs:
@@ -100,6 +102,7 @@ def parse_magic_args(
         fail(message, hint or None, step=tokens[0])
 
 
+@functools.cache  # parsing never changes the parser; building one costs ~1 ms
 def _build_parser() -> _Parser:
     parser = _Parser(prog="%%step", add_help=False, allow_abbrev=False)
     parser.add_argument("name")

@@ -51,6 +51,7 @@ def magic_lines(source: str) -> list[str]:
     return [line.strip() for line in _BARE_MAGIC.findall(source)]
 
 
+@lru_cache(maxsize=4096)  # a pure function of the text; the lab re-analyses on every edit
 def to_python(source: str) -> str:
     """Turn IPython syntax (``%magic``, ``!cmd``, ``x?``) into Python with the same lines."""
     # `%time stmt` / `%%time` run their code in the user namespace: keep it visible.
@@ -93,6 +94,7 @@ def parse_cell(
         ) from None
 
 
+@lru_cache(maxsize=4096)
 def imported_names(source: str) -> frozenset[str]:
     """Names bound by import statements outside functions (modules, as a rule)."""
     try:
@@ -125,6 +127,16 @@ def analyze(
     anyway (setup, parameters); for them only an explicit mutation counts (a
     known mutator, ``x[k] = v``), not a bare call like ``logger.info(...)``.
     """
+    return _analyze(source, frozenset(modules), frozenset(environment), cell, step, notebook,
+                    line_offset)
+
+
+# The lab re-analyses the whole notebook on every edit (debounced): an unchanged cell
+# costs a lookup. Errors are raised, never cached; NameInfo is immutable.
+@lru_cache(maxsize=4096)
+def _analyze(source: str, modules: frozenset[str], environment: frozenset[str],
+             cell: int | None, step: str | None, notebook: str | None,
+             line_offset: int) -> NameInfo:
     tree = parse_cell(source, cell=cell, step=step, notebook=notebook, line_offset=line_offset)
     walker = _TopLevel(frozenset(modules), frozenset(environment))
     # The cell's last expression is displayed, so its value is not discarded.

@@ -97,43 +97,47 @@ def _execute(spec: NotebookSpec, dag: Dag, options: RunOptions, home: Any, backe
     run_id = catalog.new_run(run_record(spec, dag, params=params, tags=list(options.tags),
                                         origin_run=resume.origin_run if resume else None))
     pathspec = f"{spec.flow}/{run_id}"
-    progress = Progress(pathspec, stream=stream, quiet=options.quiet, observers=observers)
-    for observer in observers:
-        if hasattr(observer, "run_started"):
-            observer.run_started(pathspec, dag)
-    origin = f", resuming {spec.flow}/{resume.origin_run}" if resume else ""
-    progress.message(f"run {pathspec} of {spec.path} ({len(dag.steps)} steps{origin}, "
-                     f"home {home.url}, {backend.describe()})")
-    for warning in dag.warnings:
-        progress.message(f"warning: {warning}")
     recorder = Recorder(catalog)
-    cwd = str(Path(spec.path).resolve().parent)
-    env = {"NBFLOW_HOME": home.url, "NBFLOW_RUN": pathspec}
-
-    def launcher() -> Any:
-        from nbflow.kernel.launcher import KernelLauncher
-
-        return KernelLauncher(cwd=cwd, env=env, preload=[*setup_imports(spec), *RUNTIME_MODULES])
-
-    executor = backend.executor(spec=spec, home=home, launcher_factory=launcher, params=params,
-                                flow=spec.flow, run_id=run_id, cwd=cwd, progress=progress,
-                                recorder=recorder,
-                                preload=[*setup_imports(spec), *RUNTIME_MODULES])
-    planner = Planner(dag, home, params, flow=spec.flow, run_id=run_id,
-                      max_num_splits=options.max_num_splits, directory=cwd,
-                      split_runner=executor.split, cache_splits=not options.no_cache)
-    scheduler = Scheduler(
-        dag, planner, executor, recorder, progress,
-        max_workers=backend.slots(options.max_workers),
-        cache=None if options.no_cache else CacheIndex(catalog, home, [s.name for s in dag.steps]),
-        resume=resume,
-    )
+    executor: Any = None
     summary: RunSummary | None = None
     heartbeat = Heartbeat(home, spec.flow, run_id)
-    try:
+    try:  # from here on the run is recorded: however it stops, it ends recorded
+        progress = Progress(pathspec, stream=stream, quiet=options.quiet, observers=observers)
+        for observer in observers:
+            if hasattr(observer, "run_started"):
+                observer.run_started(pathspec, dag)
+        origin = f", resuming {spec.flow}/{resume.origin_run}" if resume else ""
+        progress.message(f"run {pathspec} of {spec.path} ({len(dag.steps)} steps{origin}, "
+                         f"home {home.url}, {backend.describe()})")
+        for warning in dag.warnings:
+            progress.message(f"warning: {warning}")
+        cwd = str(Path(spec.path).resolve().parent)
+        env = {"NBFLOW_HOME": home.url, "NBFLOW_RUN": pathspec}
+
+        def launcher() -> Any:
+            from nbflow.kernel.launcher import KernelLauncher
+
+            return KernelLauncher(cwd=cwd, env=env,
+                                  preload=[*setup_imports(spec), *RUNTIME_MODULES])
+
+        executor = backend.executor(spec=spec, home=home, launcher_factory=launcher,
+                                    params=params, flow=spec.flow, run_id=run_id, cwd=cwd,
+                                    progress=progress, recorder=recorder,
+                                    preload=[*setup_imports(spec), *RUNTIME_MODULES])
+        planner = Planner(dag, home, params, flow=spec.flow, run_id=run_id,
+                          max_num_splits=options.max_num_splits, directory=cwd,
+                          split_runner=executor.split, cache_splits=not options.no_cache)
+        scheduler = Scheduler(
+            dag, planner, executor, recorder, progress,
+            max_workers=backend.slots(options.max_workers),
+            cache=None if options.no_cache else CacheIndex(catalog, home,
+                                                           [s.name for s in dag.steps]),
+            resume=resume,
+        )
         summary = scheduler.run()
     finally:
-        executor.close()
+        if executor is not None:
+            executor.close()
         _finish(recorder, spec.flow, run_id, summary)
         heartbeat.stop()
     notebook_path = _write_notebook(spec, home, run_id, summary, options.output)
@@ -185,8 +189,11 @@ def _finish(recorder: Any, flow: str, run_id: int, summary: RunSummary | None) -
     from nbflow.store import events as ev
 
     status: Any
-    if summary is None:
-        status, error = "failed", f"nbflow stopped: {sys.exc_info()[1]!r}"
+    stopped_by = sys.exc_info()[1]
+    if summary is None and isinstance(stopped_by, KeyboardInterrupt):
+        status, error = "cancelled", "cancelled by the user"  # Ctrl-C before tasks ran
+    elif summary is None:
+        status, error = "failed", f"nbflow stopped: {stopped_by!r}"
     else:
         status = summary.status
         error = "; ".join(str(e).splitlines()[0] for e in summary.errors)

@@ -46,6 +46,7 @@ def explain_notebook(dag: Dag, params: dict[str, Any], home: Home) -> list[Verdi
     planner = Planner(dag, home, params, flow=spec.flow, run_id=0, max_num_splits=10**9,
                       directory=str(Path(spec.path).resolve().parent), keep_snapshots=False)
     steps = {s.name: s for s in dag.steps}
+    earlier = _LatestParts(catalog, spec.flow)
     done: dict[StepName, StepResults] = {}
     runs: set[str] = set()
     verdicts = []
@@ -71,7 +72,7 @@ def explain_notebook(dag: Dag, params: dict[str, Any], home: Home) -> list[Verdi
             verdict.reasons.append("the step is marked --no-cache")
             runs.add(name)
         elif missing:
-            verdict.reasons = _reasons(catalog, spec.flow, missing)
+            verdict.reasons = _reasons(earlier, spec.flow, missing)
             if len(jobs) > 1:
                 verdict.reasons.insert(0, f"{len(missing)} of {len(jobs)} tasks run")
             runs.add(name)
@@ -81,16 +82,33 @@ def explain_notebook(dag: Dag, params: dict[str, Any], home: Home) -> list[Verdi
     return verdicts
 
 
-def _reasons(catalog: Catalog, flow: str, jobs: list[Job]) -> list[str]:
+class _LatestParts:
+    """The key parts of each (step, index)'s most recent task that recorded them: one
+    catalog read for the whole notebook, on first use (a read per step costs ms each)."""
+
+    def __init__(self, catalog: Catalog, flow: str) -> None:
+        self.catalog = catalog
+        self.flow = flow
+        self._rows: dict[tuple[str, int], tuple[int, str]] | None = None
+
+    def get(self, step: str, index: int) -> tuple[int, str] | None:
+        if self._rows is None:
+            rows = self.catalog.execute_read(
+                "SELECT step, task_index, run_id, cache_parts FROM ("
+                "  SELECT step, task_index, run_id, cache_parts, row_number() OVER ("
+                "    PARTITION BY step, task_index ORDER BY ended_at DESC NULLS LAST) AS k"
+                "  FROM tasks WHERE flow = ? AND cache_parts IS NOT NULL) WHERE k = 1",
+                [self.flow])
+            self._rows = {(r[0], r[1]): (r[2], r[3]) for r in rows}
+        return self._rows.get((step, index))
+
+
+def _reasons(earlier: _LatestParts, flow: str, jobs: list[Job]) -> list[str]:
     job = jobs[0]
-    rows = catalog.execute_read(
-        "SELECT run_id, cache_parts FROM tasks WHERE flow = ? AND step = ? AND task_index = ? "
-        "AND cache_parts IS NOT NULL ORDER BY ended_at DESC LIMIT 1",
-        [flow, job.step.name, job.index],
-    )
-    if not rows:
+    found = earlier.get(job.step.name, job.index)
+    if found is None:
         return ["it has never run (no earlier task of this step to reuse)"]
-    run_id, parts = rows[0]
+    run_id, parts = found
     reasons = explain(KeyParts.from_dict(json.loads(parts)), job.parts)
     if not reasons:
         return [f"the matching task of {flow}/{run_id} did not succeed, or its stored "

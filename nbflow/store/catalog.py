@@ -332,6 +332,10 @@ class Catalog:
 
     @contextlib.contextmanager
     def _transaction(self, *, write: bool) -> Iterator[duckdb.DuckDBPyConnection]:
+        with _ctrl_c_stays_ctrl_c():
+            yield from self._transaction_body(write=write)
+
+    def _transaction_body(self, *, write: bool) -> Iterator[duckdb.DuckDBPyConnection]:
         self._ensure_schema(write=write)
         with self._attached(write=write) as con:
             con.execute("BEGIN TRANSACTION")
@@ -351,7 +355,11 @@ class Catalog:
         shared = _shared(self.path)
         with shared.lock, self._flock(exclusive=write):
             con = shared.connection()
-            self._attach(con, write=write)
+            try:
+                self._attach(con, write=write)
+            except BaseException:  # e.g. interrupted half-way: start afresh next time
+                shared.discard()
+                raise
             try:
                 yield con
             except (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException,
@@ -372,8 +380,10 @@ class Catalog:
                 try:
                     con.execute("USE memory")
                     con.execute(f"DETACH {_ALIAS}")
-                except duckdb.Error:
+                except (duckdb.Error, RuntimeError) as exc:
                     shared.discard()  # never leave the file attached
+                    if _interrupted(exc):
+                        raise KeyboardInterrupt from None
 
     @contextlib.contextmanager
     def _flock(self, *, exclusive: bool) -> Iterator[None]:
@@ -513,6 +523,28 @@ def _table_diff(con: duckdb.DuckDBPyConnection, table: str) -> TableDiff:
         con.execute(f"({here}) EXCEPT ALL ({there})").fetchall(),
         con.execute(f"({there}) EXCEPT ALL ({here})").fetchall(),
     )
+
+
+def _interrupted(exc: BaseException | None) -> bool:
+    """Ctrl-C during a query: DuckDB takes the signal and raises an error of its own."""
+    while exc is not None:
+        if isinstance(exc, duckdb.InterruptException) or (
+                isinstance(exc, RuntimeError) and "interrupted" in str(exc).lower()):
+            return True
+        exc = exc.__cause__
+    return False
+
+
+@contextlib.contextmanager
+def _ctrl_c_stays_ctrl_c() -> Iterator[None]:
+    """A Ctrl-C (or the lab's cancel, a SIGINT) that lands in a catalog query is a
+    KeyboardInterrupt again, so the run is cancelled cleanly instead of crashing."""
+    try:
+        yield
+    except (duckdb.Error, RuntimeError, CatalogError) as exc:
+        if _interrupted(exc):
+            raise KeyboardInterrupt from None
+        raise
 
 
 def _version(con: duckdb.DuckDBPyConnection) -> int:
