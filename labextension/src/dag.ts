@@ -8,7 +8,7 @@ import { IStep, IStepStatus } from './api';
 import { duration, freshText, statusOf, statusText } from './format';
 
 const SVG = 'http://www.w3.org/2000/svg';
-const NODE_W = 168;
+const NODE_W = 138;
 const NODE_H = 48;
 
 export interface IDagInput {
@@ -46,7 +46,7 @@ export function dagKey(input: IDagInput): string {
 
 export function drawDag(input: IDagInput, actions: IDagActions): SVGSVGElement {
   const g = new dagre.graphlib.Graph();
-  g.setGraph({ rankdir: 'TB', nodesep: 28, ranksep: 40, marginx: 12, marginy: 12 });
+  g.setGraph({ rankdir: 'TB', nodesep: 18, ranksep: 36, marginx: 12, marginy: 14 });
   g.setDefaultEdgeLabel(() => ({}));
   for (const step of input.steps) {
     g.setNode(step.name, { width: NODE_W, height: NODE_H });
@@ -65,7 +65,9 @@ export function drawDag(input: IDagInput, actions: IDagActions): SVGSVGElement {
     class: 'nbflow-dag',
     width,
     height,
-    viewBox: `0 0 ${width} ${height}`
+    viewBox: `0 0 ${width} ${height}`,
+    // Fit the sidebar's width, but never shrink the text below 70 %: scroll instead.
+    style: `width: 100%; max-width: ${width}px; min-width: ${Math.round(width * 0.7)}px; height: auto`
   });
   const defs = svg('defs');
   const marker = svg('marker', {
@@ -156,10 +158,10 @@ function drawNode(
     );
   }
   const name = svg('text', { x: x + 14, y: y + 19, class: 'nbflow-node-name' });
-  name.textContent = clip(step.name, 17);
+  name.textContent = clip(step.name, 14);
   node.append(name);
   const detail = svg('text', { x: x + 14, y: y + 36, class: 'nbflow-node-detail' });
-  detail.textContent = clip(detailText(step, status), 22);
+  detail.textContent = clip(detailText(step, status), 19);
   node.append(detail);
   const dot = svg('circle', {
     cx: x + NODE_W - 14,

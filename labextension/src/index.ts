@@ -46,8 +46,6 @@ const plugin: JupyterFrontEndPlugin<void> = {
   ) => {
     const icon = new LabIcon({ name: 'nbflow:dag', svgstr: ICON_SVG });
     const models = new WeakMap<NotebookPanel, FlowModel>();
-    const modelOf = (panel: NotebookPanel | null): FlowModel | null =>
-      panel ? (models.get(panel) ?? null) : null;
 
     const actions = {
       goToCell: (model: FlowModel, index: number, cellId: string | null) =>
@@ -61,8 +59,17 @@ const plugin: JupyterFrontEndPlugin<void> = {
     restorer?.add(panel, 'nbflow-panel');
     const showPanel = () => app.shell.activateById(panel.id);
 
-    tracker.widgetAdded.connect((_, notebook) => {
-      const model = new FlowModel(notebook);
+    // A notebook's model, badges and toolbar button, made the first time it is seen
+    // (the tracker may announce it as current before it announces it as added).
+    const ensure = (notebook: NotebookPanel | null): FlowModel | null => {
+      if (!notebook || notebook.isDisposed) {
+        return null;
+      }
+      let model = models.get(notebook);
+      if (model) {
+        return model;
+      }
+      model = new FlowModel(notebook);
       models.set(notebook, model);
       new CellBadges(notebook, model, {
         runFrom: (m, step) => void m.run(step),
@@ -76,18 +83,21 @@ const plugin: JupyterFrontEndPlugin<void> = {
         onClick: () => void app.commands.execute(CommandIDs.run)
       });
       notebook.toolbar.insertItem(10, 'nbflow-run', button);
+      const made = model;
       notebook.disposed.connect(() => {
-        model.dispose();
-        if (panel.model === model) {
+        made.dispose();
+        if (panel.model === made) {
           panel.setModel(null);
         }
       });
-    });
-    const follow = () => panel.setModel(modelOf(tracker.currentWidget));
+      return model;
+    };
+    tracker.widgetAdded.connect((_, notebook) => void ensure(notebook));
+    const follow = () => panel.setModel(ensure(tracker.currentWidget));
     tracker.currentChanged.connect(follow);
     follow();
 
-    const current = (): FlowModel | null => modelOf(tracker.currentWidget);
+    const current = (): FlowModel | null => ensure(tracker.currentWidget);
     app.commands.addCommand(CommandIDs.run, {
       label: 'nbflow: Run notebook',
       caption: 'Save the notebook and run it headless with nbflow execute',
