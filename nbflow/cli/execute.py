@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import click
@@ -11,12 +13,14 @@ from nbflow.run.arguments import execute_options
 
 @click.command()
 @execute_options
+@click.option("--events", "events_to", default=None, hidden=True, metavar="FILE|-",
+              help="Also write every task event as a JSON line to FILE (- for stdout).")
 @report_errors
 def execute(notebook: str, params: tuple[tuple[str, str], ...], raw: tuple[tuple[str, str], ...],
             files: tuple[str, ...], yamls: tuple[str, ...], max_workers: int | None,
             max_num_splits: int, no_cache: bool, resume: str | None, from_step: str | None,
             tags: tuple[str, ...], output: str | None, home: str | None,
-            catalog: str | None, quiet: bool) -> None:
+            catalog: str | None, quiet: bool, events_to: str | None) -> None:
     """Run NOTEBOOK headless: each %%step/%%branch task in its own kernel, in parallel where
     steps share no data. Exit code 0 when every step succeeded, 1 when a step failed,
     2 when the notebook or the arguments are invalid (nothing ran)."""
@@ -24,15 +28,36 @@ def execute(notebook: str, params: tuple[tuple[str, str], ...], raw: tuple[tuple
     from nbflow.run.request import build_run
 
     spec, dag, options = build_run(click.get_current_context().params)
-    try:
-        result = run_notebook(spec, dag, options)
-    except KeyboardInterrupt:
-        click.secho("cancelled", fg="yellow", err=True)
-        sys.exit(130)
+    with _event_log(events_to) as events:
+        try:
+            result = run_notebook(spec, dag, options, observers=events)
+        except KeyboardInterrupt:
+            for log in events:
+                log.run_finished("cancelled")
+            click.secho("cancelled", fg="yellow", err=True)
+            sys.exit(130)
+        for log in events:
+            log.run_finished(result.summary.status, result.summary.step_status,
+                             result.notebook_path)
     _print_summary(result, notebook)
     if result.summary.status == "cancelled":
         sys.exit(130)
     sys.exit(0 if result.ok else 1)
+
+
+@contextlib.contextmanager
+def _event_log(target: str | None) -> Iterator[tuple[Any, ...]]:
+    """The ``--events`` observer (none without the option)."""
+    if target is None:
+        yield ()
+        return
+    from nbflow.run.eventlog import EventLog
+
+    if target == "-":
+        yield (EventLog(sys.stdout),)
+        return
+    with open(target, "a", encoding="utf-8") as stream:
+        yield (EventLog(stream),)
 
 
 def _print_summary(result: Any, notebook: str) -> None:
