@@ -217,3 +217,28 @@ async def test_a_run_refused_by_the_cli_still_ends_its_stream(api: Any, jp_root_
     reply = await manager.events(handle, 0, 0)
     assert reply["done"] and reply["events"][-1]["kind"] == "run-finished"
     assert any("x" in e["text"] for e in reply["events"] if e["kind"] == "output")
+
+
+async def test_a_failed_step_comes_back_with_its_cell_traceback_and_log(
+        api: Any, jp_root_dir: Path) -> None:
+    make_notebook(["%load_ext nbflow", "%%step ok\nx = 1", "%%step boom\ny = x / 0",
+                   "%%step after\nz = y"], jp_root_dir / "boom.ipynb")
+    code, reply = await api("runs", body={"path": "boom.ipynb"})
+    assert code == 200, reply
+    done = await follow(api, reply["handle"])
+    assert done["returncode"] == 1
+    finished = {e["step"]: e["status"] for e in kinds(done["events"], "task-finished")}
+    assert finished == {"ok": "succeeded", "boom": "failed"}
+    assert {e["step"]: e["status"] for e in kinds(done["events"], "step-finished")} == {
+        "ok": "succeeded", "boom": "failed", "after": "not-run"}
+    assert any("ZeroDivisionError" in e["text"] for e in kinds(done["events"], "message"))
+    code, status = await api("status", path="boom.ipynb")
+    boom = status["steps"]["boom"]
+    assert status["run"]["status"] == "failed"
+    assert boom["status"] == "failed" and "cell 3" in boom["error"]
+    assert "ZeroDivisionError" in boom["traceback"] and "Traceback" not in boom["error"]
+    assert boom["task"] == f"{done['run']}/boom/0"
+    assert (jp_root_dir / boom["log_path"]).exists()
+    assert status["steps"]["after"]["status"] == "not-run"
+    code, logged = await api("log", task=boom["task"])
+    assert code == 200 and "ZeroDivisionError" in logged["error"]
