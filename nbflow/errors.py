@@ -10,10 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 
-class NbflowWarning(UserWarning):
-    """A likely mistake that does not stop a run (e.g. two parallel steps bind one name)."""
-
-
 class NbflowError(Exception):
     """Base class. ``cell`` is the 1-based position of the cell in the notebook."""
 
@@ -117,10 +113,6 @@ class PathspecError(NbflowError):
 
 class TaskFailed(NbflowError):
     """A task's code raised. Fields: ``index``, ``ename``, ``evalue``, ``traceback``."""
-
-
-class RunFailed(NbflowError):
-    """A run ended with failed tasks."""
 
 
 class ResumeError(NbflowError):

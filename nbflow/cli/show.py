@@ -13,8 +13,9 @@ from nbflow.cli.main import report_errors
 def show(notebook: str, fmt: str) -> None:
     """Print NOTEBOOK's DAG: steps, edges, inputs and outputs of each (nothing runs)."""
     from nbflow.graph import render
-    from nbflow.run.driver import prepare
+    from nbflow.graph.build import build_dag
+    from nbflow.notebook.reader import read_notebook
 
-    _spec, dag = prepare(notebook)
+    dag = build_dag(read_notebook(notebook))
     renderer = {"text": render.render_text, "json": render.render_json, "dot": render.render_dot}
     click.echo(renderer[fmt](dag))

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from nbflow.client.final import final_sources, metrics_of
 from nbflow.client.objects import Run
 from nbflow.store.catalog import Catalog
 from nbflow.store.home import Home
@@ -152,24 +153,10 @@ def list_runs(
             f"SELECT flow, run_id, status, count(*) FROM tasks WHERE {scope} "
             "GROUP BY ALL", args):
         found[(f, r)].tasks[task_status] = int(n)
-    for f, r, name, value in catalog.execute_read(_METRICS_SQL.format(picked=picked), args):
-        found[(f, r)].metrics[name] = float(value)
+    for key, sources in final_sources(catalog, picked, args).items():
+        if key in found:
+            found[key].metrics = metrics_of(sources)
     return list(found.values())
-
-
-# A run's metrics are its numeric scalars as the notebook would end up holding them:
-# each name from the last (in cell order) plain step that bound it. Per-task values
-# of a branch (one `score` per element) are not one metric, so branches are left out.
-_METRICS_SQL = """
-SELECT flow, run_id, name, value FROM (
-    SELECT a.flow, a.run_id, a.name, a.metric AS value,
-           row_number() OVER (PARTITION BY a.flow, a.run_id, a.name ORDER BY s.cell DESC) AS k
-    FROM artifacts a JOIN steps s
-      ON s.flow = a.flow AND s.run_id = a.run_id AND s.step = a.step
-    WHERE a.metric IS NOT NULL AND s.kind = 'step' AND NOT starts_with(a.name, '_')
-      AND (a.flow, a.run_id) IN ({picked})
-) WHERE k = 1 ORDER BY name
-"""
 
 
 def run_row(run: Run) -> RunRow:

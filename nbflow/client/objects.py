@@ -11,6 +11,9 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
+from nbflow.client.final import ARTIFACT_COLUMNS as _ARTIFACT_COLUMNS
+from nbflow.client.final import Source, final_sources
+from nbflow.client.final import record_from_row as _record
 from nbflow.client.pathspec import parse_pathspec
 from nbflow.errors import PathspecError, StoreError
 from nbflow.store.catalog import Catalog
@@ -29,22 +32,13 @@ _TASK_COLUMNS = (
 )
 
 
-_ARTIFACT_COLUMNS = ("name", "type", "hash", "size", "format", "repr", "shape", "schema",
-                     "metric", "persisted", "reason")
-
-
-def _record(row: tuple[Any, ...]) -> ArtifactRecord:
-    name, type_, hash_, size, fmt, text, shape, schema, metric, persisted, reason = row
-    return ArtifactRecord(
-        name=name, type=type_, hash=hash_, size=size or 0, format=fmt, repr=text or "",
-        shape=json.loads(shape) if shape else None,
-        schema=json.loads(schema) if schema else None, metric=metric,
-        persisted=bool(persisted), reason=reason,
-    )
-
-
-def _home(home: Home | str | None) -> Home:
+def open_home(home: Home | str | None) -> Home:
+    """The home to read: ``home`` itself, a path or URL, or the default (``NBFLOW_HOME``,
+    else ``./.nbflow``)."""
     return home if isinstance(home, Home) else Home(home)
+
+
+_home = open_home
 
 
 def _catalog(home: Home) -> Catalog:
@@ -238,24 +232,8 @@ class Run:
         """The final value of every name, as the kernel would hold it after running the
         notebook top to bottom: each name from its last producer in cell order; a
         branch's name is the list of its tasks' namespaces."""
-        columns = ", ".join(f"a.{c}" for c in _ARTIFACT_COLUMNS)
-        rows = self._catalog.execute_read(
-            f"SELECT s.step, s.kind, {columns} FROM steps s "
-            "LEFT JOIN tasks t ON t.flow = s.flow AND t.run_id = s.run_id AND t.step = s.step "
-            "AND t.status IN ('succeeded', 'cached', 'cloned') "
-            "LEFT JOIN artifacts a ON a.flow = t.flow AND a.run_id = t.run_id "
-            "AND a.step = t.step AND a.task_index = t.task_index "
-            "WHERE s.flow = ? AND s.run_id = ? AND (s.kind = 'branch' OR a.name IS NOT NULL) "
-            "ORDER BY s.cell",
-            [self.flow, self.id],
-        )
-        sources: dict[str, tuple[str, int | None, ArtifactRecord | None]] = {}
-        for step, kind, *artifact in rows:
-            if kind == "branch":
-                sources[step] = (step, None, None)
-            elif not artifact[0].startswith("_"):
-                sources[artifact[0]] = (step, 0, _record(tuple(artifact)))
-        return Data(self, sources)
+        found = final_sources(self._catalog, "SELECT ?, ?", [self.flow, self.id])
+        return Data(self, found.get((self.flow, self.id), {}))
 
 
 class Step:
@@ -331,7 +309,7 @@ class Task:
 
     @property
     def data(self) -> Data:
-        return Data(self.run, {n: (self.step.name, self.index, record)
+        return Data(self.run, {n: Source(self.step.name, self.index, record)
                                for n, record in self.artifacts.items()})
 
     @property
@@ -396,7 +374,7 @@ class Data:
     """Artifacts by attribute, each loaded from the store on first access."""
 
     def __init__(self, run: Run,
-                 sources: dict[str, tuple[str, int | None, ArtifactRecord | None]]) -> None:
+                 sources: dict[str, Source]) -> None:
         self._run = run
         self._sources = sources
         self._values: dict[str, Any] = {}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from nbflow.client.final import metrics_of
 from nbflow.client.objects import Run, Step, Task, _catalog, _home
 from nbflow.client.pathspec import parse_pathspec
 from nbflow.errors import PathspecError
@@ -76,14 +77,6 @@ def compare(runs: list[Run | str], *, home: Home | str | None = None) -> Any:
 
 
 def final_metrics(run: Run) -> dict[str, float]:
-    """Numeric scalars as the notebook would end: each name from its last step in cell order
-    (branch tasks' metrics belong to their namespaces, not to the run)."""
-    rows = run._catalog.execute_read(
-        "SELECT m.name, m.value FROM metrics m JOIN steps s USING (flow, run_id, step) "
-        "JOIN tasks t USING (flow, run_id, step, task_index) "
-        "WHERE m.flow = ? AND m.run_id = ? AND s.kind = 'step' "
-        "AND t.status IN ('succeeded', 'cached', 'cloned') AND m.name NOT LIKE '\\_%' ESCAPE '\\' "
-        "ORDER BY s.cell",
-        [run.flow, run.id],
-    )
-    return {name: value for name, value in rows}
+    """Numeric scalars among the run's final values (``run.data``): each name from its last
+    producer in cell order (a branch's per-task values belong to its namespaces)."""
+    return metrics_of(run.data._sources)

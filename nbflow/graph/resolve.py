@@ -9,12 +9,14 @@ Names starting with ``_`` are private to their step: only setup can provide them
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeVar
 
 from nbflow.ids import StepName
 from nbflow.notebook.spec import NotebookSpec, StepSpec
 
+T = TypeVar("T")
 BindingSource = Literal["step", "branch", "parameter", "setup", "unresolved"]
 
 
@@ -34,11 +36,27 @@ def exports(step: StepSpec) -> frozenset[str]:
     return step.public_outputs
 
 
+def last_producers(producers: Iterable[tuple[int, str, T]], *,
+                   before: int | None = None) -> dict[str, T]:
+    """Each name's producer as a kernel run top to bottom sees it: the one in the latest
+    cell (only cells before ``before`` when given). ``producers`` holds ``(cell, name,
+    producer)`` triples in any order. The one implementation of this rule: the DAG's
+    edges, ``Run.data``, the run's metrics and ``%nbflow checkout`` all use it."""
+    found: dict[str, tuple[int, T]] = {}
+    for cell, name, producer in producers:
+        if before is not None and cell >= before:
+            continue
+        if name not in found or cell > found[name][0]:
+            found[name] = (cell, producer)
+    return {name: producer for name, (_cell, producer) in found.items()}
+
+
 def resolve_input(spec: NotebookSpec, index: int, name: str) -> Binding:
     """Resolve ``name`` as read by ``spec.steps[index]``."""
-    for earlier in reversed(spec.steps[:index]):
-        if name in exports(earlier):
-            return Binding(name, earlier.kind, earlier.name)
+    earlier = last_producers(((i, out, s) for i, s in enumerate(spec.steps[:index])
+                              for out in exports(s) if out == name))
+    if name in earlier:
+        return Binding(name, earlier[name].kind, earlier[name].name)
     if name in {p.name for p in spec.parameters}:
         return Binding(name, "parameter")
     if name in spec.setup_outputs:

@@ -91,8 +91,12 @@ def _join(run: Any, step: str) -> list[Any]:
 
 
 def _producer(steps: list[dict[str, Any]], cell: int, name: str) -> dict[str, Any] | None:
-    earlier = [s for s in steps if s["cell"] < cell and name in s["outputs"]]
-    return max(earlier, key=lambda s: s["cell"]) if earlier else None
+    """The step whose output a read of ``name`` in ``cell`` resolves to, as the run did."""
+    from nbflow.graph.resolve import last_producers
+
+    exported = ((s["cell"], out, s) for s in steps
+                for out in ([s["step"]] if s["kind"] == "branch" else s["outputs"]))
+    return last_producers(exported, before=cell).get(name)
 
 
 def _load(result: Checkout, name: str, source: str, read: Any) -> None:

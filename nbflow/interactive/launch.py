@@ -1,7 +1,7 @@
 """``%nbflow run [NOTEBOOK] [OPTIONS]``: run the notebook headless from inside the kernel.
 
-Arguments are parsed by the ``nbflow execute`` command's own click parser, so the
-options are the CLI's by construction. The run goes in a background thread: the cell
+Arguments are parsed with the options of ``nbflow execute`` (``nbflow.run.arguments``),
+so the options are the CLI's by construction. The run goes in a background thread: the cell
 returns at once and the kernel stays usable (inspect data, open ``%nbflow history``)
 while the ``RunProgress`` widget follows the run; ``--wait`` blocks the cell until the
 run ends (the widget updates all the same, as comm messages do not need the cell to
@@ -27,11 +27,10 @@ def parse_run_args(args: list[str], default_notebook: str | None) -> dict[str, A
     """The ``nbflow execute`` parameters for ``args``; NOTEBOOK defaults to this kernel's."""
     import click
 
-    from nbflow.cli.execute import execute as command
+    from nbflow.run.arguments import parse_execute_args
 
     def parse(tokens: list[str]) -> dict[str, Any]:
-        ctx = command.make_context("%nbflow run", tokens)
-        return dict(ctx.params)
+        return parse_execute_args(tokens, "%nbflow run")
 
     try:
         try:
@@ -57,7 +56,7 @@ def launch(args: list[str], *, default_notebook: str | None,
     from nbflow.run.driver import execute
     from nbflow.run.request import build_run
     from nbflow.store.home import Home
-    from nbflow.widgets.progress import RunProgress
+    from nbflow.widgets import RunProgress
 
     wait = "--wait" in args
     params = parse_run_args([a for a in args if a != "--wait"], default_notebook)

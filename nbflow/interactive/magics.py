@@ -246,7 +246,7 @@ def _options(args: list[str], flags: set[str], valued: set[str],
 def _history(shell: Any, session: Session, args: list[str]) -> None:
     from pathlib import Path
 
-    from nbflow.widgets.history import show_history
+    from nbflow.widgets import show_history
 
     positional, found = _options(args, {"--all"}, {"--home"}, "history")
     if len(positional) > 1:

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from nbflow.store.manifest import TaskManifest
 from nbflow.store.serialize import ArtifactRecord
 
 RunStatus = Literal["running", "succeeded", "failed", "cancelled", "crashed"]
@@ -76,18 +75,6 @@ class TaskFinished:
     started_at: float | None = None  # only used when no TaskStarted was recorded
     foreach_element: Any = None  # for tasks never started (cached, cloned); None keeps the row's
     cache_parts: dict[str, Any] | None = None  # what cache_key hashes, for `nbflow why`
-
-    @classmethod
-    def from_manifest(
-        cls, m: TaskManifest, run_id: int | None = None, status: TaskStatus = "succeeded",
-        **fields: Any,
-    ) -> TaskFinished:
-        return cls(
-            flow=m.flow, run_id=m.run if run_id is None else run_id, step=m.step, index=m.index,
-            status=status, ended_at=m.ended, duration_s=max(0.0, m.ended - m.started),
-            peak_memory=m.peak_memory, artifacts=list(m.artifacts), python=m.python,
-            packages=dict(m.packages), started_at=m.started, **fields,
-        )
 
 
 @dataclass

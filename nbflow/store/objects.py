@@ -13,7 +13,6 @@ import io
 import os
 import re
 import tempfile
-import time
 from collections.abc import Callable
 from typing import Any, BinaryIO
 
@@ -135,19 +134,6 @@ class ObjectStore:
     def local_path(self, hash: str) -> str | None:
         """The object's local file path (to memory-map it), or ``None`` for a remote store."""
         return self.path(hash) if self.fs is None else None
-
-    def remove_stale_temp(self, max_age_s: float = 24 * 3600) -> int:
-        """Delete temporary files left by writers that died mid-write; how many."""
-        tmp_dir = os.path.join(self.root, ".tmp")
-        if self.fs is not None or not os.path.isdir(tmp_dir):
-            return 0
-        removed, cutoff = 0, time.time() - max_age_s
-        for entry in os.scandir(tmp_dir):
-            with contextlib.suppress(FileNotFoundError):
-                if entry.stat().st_mtime < cutoff:
-                    os.unlink(entry.path)
-                    removed += 1
-        return removed
 
     # -- writing ---------------------------------------------------------------
 

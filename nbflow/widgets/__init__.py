@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from nbflow.widgets.history import RunHistory
+from nbflow.widgets.history import RunHistory, show_history
 from nbflow.widgets.progress import RunProgress
 
-__all__ = ["RunHistory", "RunProgress"]
+__all__ = ["RunHistory", "RunProgress", "show_history"]

@@ -17,8 +17,7 @@ from typing import Any
 import ipywidgets as w
 
 from nbflow.client.history import RunRow, flows, list_runs
-from nbflow.client.objects import Run
-from nbflow.store.home import Home
+from nbflow.client.objects import Home, Run, open_home
 from nbflow.widgets import html as h
 from nbflow.widgets.compare import CompareView
 from nbflow.widgets.dag_svg import SYMBOLS, format_seconds
@@ -57,7 +56,7 @@ class RunHistory(w.VBox):
 
     def __init__(self, flow: str | None = None, *, home: Home | str | None = None,
                  interval: float = 2.0, limit: int = 200) -> None:
-        self.home = home if isinstance(home, Home) else Home(home)
+        self.home = open_home(home)
         self.interval = max(MIN_INTERVAL_S, float(interval))
         self.limit = limit
         self.rows: list[RunRow] = []

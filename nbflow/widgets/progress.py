@@ -14,14 +14,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from html import escape
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
-from nbflow.store.home import Home
 from nbflow.widgets import html as h
 from nbflow.widgets.dag_svg import Node, dag_svg, format_seconds
 from nbflow.widgets.runview import _stream
+
+if TYPE_CHECKING:
+    from nbflow.client.objects import Home
 
 TICK_S = 1.0
 _MESSAGES_KEPT = 200

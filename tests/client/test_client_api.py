@@ -131,3 +131,32 @@ def test_missing_things_are_clear_errors(runs: Path) -> None:
         Run("exp/1", home=str(runs))["nope"]
     with pytest.raises(AttributeError, match="no artifact 'nope'"):
         _ = Run("exp/1", home=str(runs)).data.nope
+
+
+def test_final_values_and_metrics_agree_everywhere(tmp_path: Path) -> None:
+    """Each name from its last producer in cell order: a later non-numeric ``acc`` hides the
+    earlier metric in run.data, compare() and the runs table alike; branch values are not
+    the run's."""
+    from nbtest import run_nbflow
+
+    import nbflow
+    from nbflow.client.history import list_runs
+
+    nb = make_notebook([
+        ("grid = [1, 2]", ["parameters"]),
+        "%%step first\nacc = 0.5\nn = 3",
+        "%%branch sweep --foreach grid --as g\nscore = g / 10",
+        "%%step last\nacc = 'final'\nloss = 0.25",
+    ], tmp_path / "agree.ipynb")
+    home = tmp_path / ".nbflow"
+    done = run_nbflow("execute", str(nb), home=home, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    run = nbflow.Run("agree/1", home=str(home))
+    assert run.data.acc == "final" and run.data.n == 3
+    assert [t.score for t in run.data.sweep] == [0.1, 0.2]
+    expected = {"n": 3.0, "loss": 0.25}
+    (row,) = list_runs(str(home), flow="agree")
+    assert row.metrics == expected
+    frame = nbflow.compare(["agree/1"], home=str(home))
+    assert {c: frame.loc["agree/1", c] for c in frame.columns if c.startswith("metric.")} == {
+        f"metric.{k}": v for k, v in expected.items()}

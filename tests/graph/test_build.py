@@ -166,3 +166,16 @@ def test_cell_numbers_count_markdown() -> None:
     dag = dag_of([md("# t"), "%%step a\nx = 1", md("more"), "%%step b\ny = x"])
     assert [s.cell for s in dag.steps] == [2, 4]
     assert FIXTURES  # the shared fixtures exist
+
+
+@pytest.mark.parametrize(("producers", "before", "expected"), [
+    ([(1, "x", "a"), (3, "x", "c"), (2, "x", "b")], None, {"x": "c"}),
+    ([(1, "x", "a"), (3, "x", "c"), (2, "x", "b")], 3, {"x": "b"}),
+    ([(1, "x", "a"), (2, "y", "b")], 2, {"x": "a"}),
+    ([], None, {}),
+])
+def test_last_producer_in_cell_order(producers: list[tuple[int, str, str]], before: int | None,
+                                     expected: dict[str, str]) -> None:
+    from nbflow.graph.resolve import last_producers
+
+    assert last_producers(producers, before=before) == expected

@@ -105,13 +105,3 @@ def test_memory_home_object_store() -> None:
     with pytest.raises(RuntimeError):
         store.put_stream(fail)
     assert home.fs.find(home.root) == [store.path(h)]
-
-
-def test_stale_temp_files_are_swept(tmp_path: Path) -> None:
-    store = ObjectStore(str(tmp_path / "objects"))
-    h, _ = store.put_bytes(b"kept")
-    stale = tmp_path / "objects" / ".tmp" / ".tmp-1-dead"
-    stale.write_bytes(b"half")
-    os.utime(stale, (0, 0))
-    assert store.remove_stale_temp() == 1
-    assert all_files(tmp_path / "objects") == [f"{h[:2]}/{h[2:]}"]
