@@ -462,10 +462,24 @@ function applyEvent(live: ILiveRun, event: api.IRunEvent): void {
       }
       live.state = live.state === 'starting' ? 'running' : live.state;
       break;
+    case 'fan-out':
+      if (step && current) {
+        live.steps[step] = { ...current, tasks: Number(event.tasks) || current.tasks };
+      }
+      break;
     case 'task-finished':
       if (step && current) {
-        const done = current.done + 1;
-        live.steps[step] = { ...current, done, tasks: Math.max(current.tasks, done) };
+        const retrying = String(event.note ?? '').startsWith('retrying');
+        const done = retrying ? current.done : current.done + 1;
+        const tasks = Math.max(current.tasks, done, 1);
+        let state = current.status;
+        if (event.status === 'failed' && !retrying) {
+          state = 'failed';
+        } else if (done >= tasks && state !== 'failed' && event.status) {
+          state = event.status as api.StepStatus;
+        }
+        live.steps[step] = { ...current, done, tasks, status: state,
+          duration: (current.duration ?? 0) + (Number(event.seconds) || 0) };
       }
       break;
     case 'step-finished':

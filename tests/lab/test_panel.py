@@ -248,3 +248,102 @@ def test_edits_redraw_the_dag_without_saving(page: Any, lab: dict) -> None:
     assert [c["source"] for c in saved["cells"]] == \
         [c["source"] for c in json.loads((EXAMPLES / "classifier.ipynb").read_text())["cells"]], \
         "an edit was saved"
+
+
+def test_run_from_the_toolbar_then_cached_then_an_edit_makes_steps_stale(
+        page: Any, lab: dict) -> None:
+    open_notebook(page, lab, "classifier.ipynb")
+    assert not dirty(page)
+    page.locator(".nbflow-toolbar-run").first.click()
+    page.wait_for_selector("[data-nbflow-live]", timeout=10_000)
+    wait_nodes(page, "n.nbflowStatus === 'succeeded'", timeout=120_000)
+    page.wait_for_selector('[data-nbflow-live][data-nbflow-state="succeeded"]', timeout=30_000)
+    wait_nodes(page, "n.nbflowFresh === 'true'", timeout=10_000)  # freshness follows the run
+    sweep = page.locator("[data-nbflow-panel] [data-nbflow-node=sweep]")
+    assert "×3" in sweep.text_content()  # the fan-out's task count, once known
+    page.wait_for_selector("[data-nbflow-panel] [data-nbflow-run]", timeout=10_000)
+    save_screenshot(page.locator("[data-nbflow-panel]"), "panel-succeeded.png")
+
+    page.evaluate("window.jupyterapp.commands.execute('nbflow:run')")
+    page.wait_for_function("() => document.querySelectorAll('[data-nbflow-live]').length === 2",
+                           timeout=10_000)
+    wait_nodes(page, "n.nbflowStatus === 'cached'", timeout=60_000)
+    page.wait_for_function("() => document.querySelectorAll('[data-nbflow-run]').length === 2",
+                           timeout=10_000)
+    cells = all_badges(page)
+    assert {b["status"] for b in cells.values()} == {"cached"}, cells
+    assert all("cached from classifier/1" in b["text"] for b in cells.values()), cells
+    knn = page.evaluate("""() => window.jupyterapp.shell.currentWidget.content.widgets
+      .findIndex(c => c.model.sharedModel.getSource().startsWith('%%step knn'))""")
+    page.evaluate(f"window.jupyterapp.shell.currentWidget.content.scrollToItem({knn}, 'start')")
+    save_screenshot(page.locator(".jp-Notebook .jp-Cell").filter(
+        has=page.locator('[data-nbflow-badge="knn"]')), "badge-cached.png")
+
+    # Selecting the first run in the history shows its statuses again.
+    page.locator('[data-nbflow-run="classifier/1"]').click()
+    wait_nodes(page, "n.nbflowStatus === 'succeeded'", timeout=10_000)
+    page.locator('[data-nbflow-run="classifier/1"]').click()  # back to the latest
+    wait_nodes(page, "n.nbflowStatus === 'cached'", timeout=10_000)
+
+    source = page.evaluate(f"window.jupyterapp.shell.currentWidget.content.widgets[{knn}]"
+                           ".model.sharedModel.getSource()")
+    set_source(page, knn, source.replace('algorithm="brute"', 'algorithm="brute", p=1'))
+    wait_nodes(page, "n.nbflowFresh === (['knn', 'choose'].includes(n.nbflowNode) "
+                     "? 'false' : 'true')", timeout=5_000)
+    knn_node = page.locator("[data-nbflow-panel] [data-nbflow-node=knn] > title")
+    assert "code changed" in knn_node.text_content()
+    save_screenshot(page.locator("[data-nbflow-panel]"), "panel-stale.png")
+
+
+def test_a_slow_run_is_cancelled(page: Any, lab: dict) -> None:
+    open_notebook(page, lab, "slow.ipynb")
+    page.evaluate("window.jupyterapp.commands.execute('nbflow:run')")
+    page.wait_for_selector('[data-nbflow-node="wait"][data-nbflow-status="running"]',
+                           timeout=60_000)
+    page.locator('[data-nbflow-panel] [data-nbflow-action="cancel"]').click()
+    page.wait_for_selector('[data-nbflow-live][data-nbflow-state="cancelled"]', timeout=60_000)
+    page.wait_for_selector('[data-nbflow-run] .nbflow-status-cancelled', timeout=10_000)
+    assert page.locator('[data-nbflow-node="first"]').get_attribute(
+        "data-nbflow-status") == "succeeded"
+    assert page.locator('[data-nbflow-node="wait"]').get_attribute(
+        "data-nbflow-status") in {"cancelled", "not-run"}
+
+
+def test_badges_stay_right_in_a_scrolled_windowed_notebook(page: Any, lab: dict) -> None:
+    open_notebook(page, lab, "long.ipynb")
+    wait_nodes(page, "true")
+    assert len(nodes(page)) == LONG_STEPS
+    assert page.evaluate("window.jupyterapp.shell.currentWidget.content.notebookConfig"
+                         ".windowingMode") == "full"
+
+    def check(expect_steps: int) -> None:
+        cells = all_badges(page)
+        assert len(cells) == expect_steps
+        for step, badge in cells.items():
+            assert badge is not None and badge["name"] == step, (step, badge)
+            upstream = f"← s{int(step[1:]) - 1}" if step != "s0" else "← no upstream"
+            assert upstream in badge["text"], (step, badge)
+
+    check(LONG_STEPS)
+    page.evaluate("window.jupyterapp.shell.currentWidget.content.scrollToItem(0, 'start')")
+    check(LONG_STEPS)
+    assert not dirty(page), "opening and scrolling the notebook made it dirty"
+    # Move a step cell, delete one, turn one into markdown, add one: badges follow.
+    page.evaluate("""() => {
+      const nb = window.jupyterapp.shell.currentWidget.content;
+      const shared = nb.model.sharedModel;
+      shared.moveCell(2, 5);            // the note before s1 goes after s2
+      shared.deleteCell(nb.widgets.findIndex(c => c.model.sharedModel.getSource().startsWith('%%step s149')));
+      nb.activeCellIndex = nb.widgets.findIndex(
+        c => c.model.sharedModel.getSource().startsWith('%%step s148'));
+      window.jupyterapp.commands.execute('notebook:change-cell-to-markdown');
+      shared.insertCell(nb.widgets.length, {cell_type: 'code', source: '%%step extra\\nw = v147'});
+    }""")
+    page.wait_for_selector('[data-nbflow-node="extra"]', timeout=5_000)
+    page.wait_for_selector('[data-nbflow-node="s148"]', state="detached", timeout=5_000)
+    cells = all_badges(page)
+    assert "s148" not in cells and "s149" not in cells
+    assert cells["extra"] is not None and "← s147" in cells["extra"]["text"]
+    assert all(b is not None and b["name"] == s for s, b in cells.items())
+    assert page.evaluate("document.querySelectorAll('.jp-MarkdownCell [data-nbflow-badge]')"
+                         ".length") == 0
