@@ -135,6 +135,16 @@ export class CellBadges {
       }
       badge.render(step, statuses[step.name] ?? null, running);
       attach(badge, cell);
+      if (!this._watched.has(cell)) {
+        // The windowed notebook renders and re-attaches a cell as it scrolls into view.
+        this._watched.add(cell);
+        cell.inViewportChanged.connect((c, inView) => {
+          const b = this._badges.get(c.model.id);
+          if (inView && b && b.cell === c) {
+            attach(b, c);
+          }
+        });
+      }
     }
     for (const [id, badge] of this._badges) {
       if (!seen.has(id)) {
@@ -145,19 +155,24 @@ export class CellBadges {
   }
 
   private _badges = new Map<string, Badge>();
+  private _watched = new WeakSet<Cell>();
   private _frame: number | null = null;
 }
 
 /** Insert the badge above the cell's input once the cell has built its DOM. */
 function attach(badge: Badge, cell: Cell): void {
-  if (badge.parent === cell) {
+  const placed = () => badge.parent === cell && cell.node.contains(badge.node);
+  if (placed()) {
     return;
   }
   void cell.ready.then(() => {
-    if (badge.isDisposed || cell.isDisposed || badge.parent === cell) {
+    if (badge.isDisposed || cell.isDisposed || placed()) {
       return;
     }
     const layout = cell.layout as PanelLayout;
+    if (badge.parent === cell) {
+      layout.removeWidget(badge);
+    }
     const input = layout.widgets.findIndex(w => w.hasClass('jp-Cell-inputWrapper'));
     layout.insertWidget(input >= 0 ? input : 0, badge);
   });

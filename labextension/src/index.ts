@@ -97,7 +97,11 @@ const plugin: JupyterFrontEndPlugin<void> = {
     tracker.currentChanged.connect(follow);
     follow();
 
-    const current = (): FlowModel | null => ensure(tracker.currentWidget);
+    // The notebook in the main area if there is one, else the last one focused.
+    const current = (): FlowModel | null => {
+      const shown = app.shell.currentWidget;
+      return ensure(shown instanceof NotebookPanel ? shown : tracker.currentWidget);
+    };
     app.commands.addCommand(CommandIDs.run, {
       label: 'nbflow: Run notebook',
       caption: 'Save the notebook and run it headless with nbflow execute',

@@ -116,7 +116,7 @@ READY = """() => {
 
 
 def open_notebook(page: Any, lab: dict[str, Any], name: str) -> None:
-    page.goto(f"{lab['url']}/lab/tree/{name}?token={TOKEN}")
+    page.goto(f"{lab['url']}/lab/tree/{name}?reset&token={TOKEN}")
     page.wait_for_function("() => window.jupyterapp && window.jupyterapp.commands"
                            ".hasCommand('nbflow:open-panel')", timeout=60_000)
     page.evaluate("window.jupyterapp.commands.execute('nbflow:open-panel')")
@@ -152,15 +152,21 @@ def badges(page: Any) -> dict[str, dict[str, str]]:
     }""")
 
 
+EVERY_RENDERED_STEP_HAS_A_BADGE = """() => window.jupyterapp.shell.currentWidget.content.widgets
+  .filter(c => c.node.isConnected && c.model.type === 'code' &&
+               /^%%(step|branch) /.test(c.model.sharedModel.getSource()))
+  .every(c => c.node.querySelector('[data-nbflow-badge]'))"""
+
+
 def all_badges(page: Any) -> dict[str, dict[str, str]]:
     """Scroll each step cell into view (the windowed notebook renders only those near the
-    viewport) and read its badge."""
+    viewport), wait until every rendered step cell has its badge, and read them."""
     seen: dict[str, dict[str, str]] = {}
     count = page.evaluate("window.jupyterapp.shell.currentWidget.content.widgets.length")
-    for index in range(0, count, 4):
+    for index in [*range(0, count, 6), count - 1]:
         page.evaluate(f"window.jupyterapp.shell.currentWidget.content.scrollToItem({index}, 'start')")
-        page.wait_for_timeout(60)
-        seen.update({k: v for k, v in badges(page).items() if v is not None or k not in seen})
+        page.wait_for_function(EVERY_RENDERED_STEP_HAS_A_BADGE, timeout=10_000)
+        seen.update(badges(page))
     return seen
 
 
@@ -297,7 +303,7 @@ def test_run_from_the_toolbar_then_cached_then_an_edit_makes_steps_stale(
 
 def test_a_slow_run_is_cancelled(page: Any, lab: dict) -> None:
     open_notebook(page, lab, "slow.ipynb")
-    page.evaluate("window.jupyterapp.commands.execute('nbflow:run')")
+    page.locator('[data-nbflow-panel] [data-nbflow-action="run"]').click()
     page.wait_for_selector('[data-nbflow-node="wait"][data-nbflow-status="running"]',
                            timeout=60_000)
     page.locator('[data-nbflow-panel] [data-nbflow-action="cancel"]').click()
