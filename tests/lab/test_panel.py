@@ -131,7 +131,7 @@ def nodes(page: Any) -> dict[str, dict[str, str]]:
 def edges(page: Any) -> set[tuple[str, str]]:
     pairs = page.evaluate("""() => [...document.querySelectorAll(
       '[data-nbflow-panel] [data-nbflow-edge]')].map(e => e.dataset.nbflowEdge)""")
-    return {tuple(p.split("->")) for p in pairs}  # type: ignore[misc]
+    return {tuple(p.split("->")) for p in pairs}
 
 
 def badges(page: Any) -> dict[str, dict[str, str]]:
