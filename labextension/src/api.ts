@@ -1,0 +1,213 @@
+/**
+ * Typed calls to the nbflow server extension (`{base_url}nbflow/api/`, see LAB_API.md).
+ * Nothing else in the extension touches the network.
+ */
+import { URLExt } from '@jupyterlab/coreutils';
+import { ServerConnection } from '@jupyterlab/services';
+
+/** The catalog's task statuses (nbflow/store/schema.py) plus `not-run`. */
+export type StepStatus =
+  | 'pending'
+  | 'running'
+  | 'succeeded'
+  | 'failed'
+  | 'cached'
+  | 'cloned'
+  | 'cancelled'
+  | 'not-run';
+
+export interface ICellSource {
+  cell_type: string;
+  source: string;
+  metadata: Record<string, unknown>;
+  id: string;
+}
+
+export interface IStep {
+  name: string;
+  kind: 'step' | 'branch';
+  index: number;
+  cell: number;
+  cell_id: string | null;
+  upstream: string[];
+  inputs: string[];
+  outputs: string[];
+  foreach: string | null;
+  fresh: boolean | null;
+  reason: string | null;
+  notes: string[];
+}
+
+export interface IProblem {
+  message: string;
+  hint?: string | null;
+  cell: number | null;
+  index: number | null;
+  step: string | null;
+}
+
+export interface IParameter {
+  name: string;
+  default: unknown;
+  type: string | null;
+  required: boolean;
+  source: string;
+}
+
+export interface IAnalysis {
+  flow: string;
+  steps: IStep[];
+  edges: [string, string][];
+  errors: IProblem[];
+  warnings: IProblem[];
+  parameters: IParameter[];
+}
+
+export interface IRunInfo {
+  id: string;
+  status: string;
+  started: string | null;
+  ended: string | null;
+  duration: number | null;
+}
+
+export interface IStepStatus {
+  status: StepStatus;
+  duration: number | null;
+  tasks: number;
+  done: number;
+  cached_from: string | null;
+  error: string | null;
+  traceback: string | null;
+  task: string | null;
+  log_path: string | null;
+}
+
+export interface IStatus {
+  flow: string;
+  run: IRunInfo | null;
+  steps: Record<string, IStepStatus>;
+}
+
+export interface IHistoryRun extends IRunInfo {
+  params: Record<string, unknown>;
+  metrics: Record<string, unknown>;
+}
+
+export interface IRunEvent {
+  seq: number;
+  kind: string;
+  step?: string | null;
+  task?: string | null;
+  status?: string | null;
+  run?: string | null;
+  [key: string]: unknown;
+}
+
+export interface IEvents {
+  events: IRunEvent[];
+  next: number;
+  done: boolean;
+  returncode: number | null;
+  run: string | null;
+}
+
+export interface IStarted {
+  handle: string;
+  run: string | null;
+}
+
+export interface ILog {
+  text: string;
+  error: string | null;
+  notebook_path: string | null;
+}
+
+/** An error the server worded: what happened and what to do. */
+export class ApiError extends Error {
+  constructor(
+    message: string,
+    readonly hint: string | null,
+    readonly status: number
+  ) {
+    super(message);
+  }
+}
+
+async function call<T>(
+  endpoint: string,
+  init: RequestInit = {},
+  query: Record<string, string | number | null | undefined> = {}
+): Promise<T> {
+  const settings = ServerConnection.makeSettings();
+  const params = Object.entries(query)
+    .filter(([, v]) => v !== null && v !== undefined)
+    .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(String(v))}`)
+    .join('&');
+  let url = URLExt.join(settings.baseUrl, 'nbflow', 'api', endpoint);
+  if (params) {
+    url += `?${params}`;
+  }
+  let response: Response;
+  try {
+    response = await ServerConnection.makeRequest(url, init, settings);
+  } catch (reason) {
+    throw new ApiError(`the Jupyter server did not answer: ${reason}`, null, 0);
+  }
+  const text = await response.text();
+  let data: any = {};
+  try {
+    data = text ? JSON.parse(text) : {};
+  } catch {
+    data = { message: text };
+  }
+  if (!response.ok) {
+    const message =
+      response.status === 404 && !data.message
+        ? 'the nbflow server extension is not enabled'
+        : data.message || response.statusText;
+    throw new ApiError(message, data.hint ?? null, response.status);
+  }
+  return data as T;
+}
+
+function post<T>(endpoint: string, body: unknown): Promise<T> {
+  return call<T>(endpoint, { method: 'POST', body: JSON.stringify(body) });
+}
+
+export function analyze(
+  path: string,
+  cells: ICellSource[],
+  metadata: Record<string, unknown>
+): Promise<IAnalysis> {
+  return post<IAnalysis>('analyze', { path, cells, metadata });
+}
+
+export function status(path: string, run?: string | null): Promise<IStatus> {
+  return call<IStatus>('status', {}, { path, run });
+}
+
+export function history(path: string): Promise<{ runs: IHistoryRun[] }> {
+  return call<{ runs: IHistoryRun[] }>('runs', {}, { path });
+}
+
+export function startRun(
+  path: string,
+  params: Record<string, string>,
+  resume: string | null = null,
+  from: string | null = null
+): Promise<IStarted> {
+  return post<IStarted>('runs', { path, params, resume, from });
+}
+
+export function events(handle: string, since: number): Promise<IEvents> {
+  return call<IEvents>(`runs/${encodeURIComponent(handle)}/events`, {}, { since });
+}
+
+export function cancel(handle: string): Promise<{ ok: boolean }> {
+  return post<{ ok: boolean }>(`runs/${encodeURIComponent(handle)}/cancel`, {});
+}
+
+export function log(task: string): Promise<ILog> {
+  return call<ILog>('log', {}, { task });
+}

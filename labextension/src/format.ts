@@ -1,0 +1,85 @@
+/** Small wording helpers shared by the panel and the badges. */
+import { IStep, IStepStatus, StepStatus } from './api';
+
+export function duration(seconds: number | null | undefined): string {
+  if (seconds === null || seconds === undefined || !isFinite(seconds)) {
+    return '';
+  }
+  if (seconds < 1) {
+    return `${Math.round(seconds * 1000)} ms`;
+  }
+  if (seconds < 60) {
+    return `${seconds.toFixed(seconds < 10 ? 1 : 0)} s`;
+  }
+  const m = Math.floor(seconds / 60);
+  return `${m} min ${Math.round(seconds - m * 60)} s`;
+}
+
+export function when(iso: string | null | undefined): string {
+  if (!iso) {
+    return '';
+  }
+  const date = new Date(iso);
+  if (isNaN(date.getTime())) {
+    return iso;
+  }
+  const today = new Date();
+  const time = date.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+  return date.toDateString() === today.toDateString()
+    ? time
+    : `${date.toLocaleDateString()} ${time}`;
+}
+
+export function statusOf(s: IStepStatus | null | undefined): StepStatus {
+  return s?.status ?? 'not-run';
+}
+
+/** `succeeded`, `cached from classifier/3`, `running 2/3`, … */
+export function statusText(s: IStepStatus | null | undefined): string {
+  const status = statusOf(s);
+  if (!s) {
+    return 'not run';
+  }
+  if ((status === 'cached' || status === 'cloned') && s.cached_from) {
+    return `${status} from ${s.cached_from}`;
+  }
+  if (status === 'running' && s.tasks > 1) {
+    return `running ${s.done}/${s.tasks}`;
+  }
+  return status === 'not-run' ? 'not run' : status;
+}
+
+export function freshText(step: IStep): string {
+  if (step.fresh === true) {
+    return 'fresh: reused from the cache';
+  }
+  return `would run: ${step.reason ?? 'not run before'}`;
+}
+
+export function value(v: unknown): string {
+  if (typeof v === 'number') {
+    return Number.isInteger(v) ? String(v) : v.toPrecision(4).replace(/\.?0+$/, '');
+  }
+  return typeof v === 'string' ? v : JSON.stringify(v);
+}
+
+export function el<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  attrs: Record<string, string> = {},
+  ...children: (Node | string | null)[]
+): HTMLElementTagNameMap[K] {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === 'class') {
+      node.className = v;
+    } else {
+      node.setAttribute(k, v);
+    }
+  }
+  for (const child of children) {
+    if (child !== null) {
+      node.append(child);
+    }
+  }
+  return node;
+}

@@ -1,0 +1,520 @@
+/**
+ * The state of one open notebook as nbflow sees it: the last analysis of its current
+ * (unsaved) cells, the latest run's statuses, the runs started from this page, and the
+ * run history. It owns every server call for the notebook and emits `changed`; the panel
+ * and the badges only render it. It never writes to the notebook model.
+ */
+import { NotebookPanel } from '@jupyterlab/notebook';
+import { ISignal, Signal } from '@lumino/signaling';
+
+import * as api from './api';
+
+/** How long typing must pause before the cells are analysed again. */
+const ANALYSE_DELAY_MS = 350;
+/** How often the history and statuses refresh while a run is in progress. */
+const REFRESH_MS = 1500;
+
+export type Change = 'analysis' | 'status' | 'history' | 'live' | 'params';
+
+/** A run started from this page, followed through its event stream. */
+export interface ILiveRun {
+  handle: string;
+  run: string | null;
+  /** `starting`, `running`, then the run's final status. */
+  state: string;
+  steps: Record<string, api.IStepStatus>;
+  returncode: number | null;
+  fromStep: string | null;
+  message: string | null;
+  cancelling: boolean;
+}
+
+const ACTIVE_RUN = new Set(['starting', 'running']);
+
+export class FlowModel {
+  constructor(readonly panel: NotebookPanel) {
+    panel.context.ready.then(() => {
+      if (this._disposed) {
+        return;
+      }
+      panel.context.model.contentChanged.connect(this._scheduleAnalysis, this);
+      panel.context.pathChanged.connect(this._onPathChanged, this);
+      this.analyseNow();
+      void this.refresh();
+    });
+  }
+
+  get changed(): ISignal<this, Change> {
+    return this._changed;
+  }
+
+  get path(): string {
+    return this.panel.context.path;
+  }
+
+  get analysis(): api.IAnalysis | null {
+    return this._analysis;
+  }
+
+  /** Why the last analysis could not be made (the server's words), if it failed. */
+  get analysisError(): string | null {
+    return this._analysisError;
+  }
+
+  get latest(): api.IStatus | null {
+    return this._latest;
+  }
+
+  get history(): api.IHistoryRun[] {
+    return this._history;
+  }
+
+  get liveRuns(): ILiveRun[] {
+    return [...this._live.values()];
+  }
+
+  get activeRuns(): ILiveRun[] {
+    return this.liveRuns.filter(r => ACTIVE_RUN.has(r.state));
+  }
+
+  /** The run the DAG shows: one picked in the history, else the newest live run, else the latest. */
+  get selectedRun(): string | null {
+    return this._selected;
+  }
+
+  get runError(): string | null {
+    return this._runError;
+  }
+
+  get params(): Record<string, string> {
+    return this._params;
+  }
+
+  /** The cell model id of the cell a step came from, as of the last analysis. */
+  cellIdOf(step: api.IStep): string | null {
+    return this._cellIds[step.index] ?? step.cell_id;
+  }
+
+  stepByCellId(): Map<string, api.IStep> {
+    const byCell = new Map<string, api.IStep>();
+    for (const step of this._analysis?.steps ?? []) {
+      const id = this.cellIdOf(step);
+      if (id) {
+        byCell.set(id, step);
+      }
+    }
+    return byCell;
+  }
+
+  /** The per-step statuses to show, and the run they belong to. */
+  shown(): { run: string | null; steps: Record<string, api.IStepStatus> } {
+    if (this._selected) {
+      const live = this.liveRuns.find(r => r.run === this._selected);
+      if (live) {
+        return { run: live.run, steps: live.steps };
+      }
+      if (this._selectedStatus) {
+        return { run: this._selected, steps: this._selectedStatus.steps };
+      }
+    }
+    const newest = this.activeRuns[this.activeRuns.length - 1];
+    if (newest) {
+      return { run: newest.run, steps: newest.steps };
+    }
+    return { run: this._latest?.run?.id ?? null, steps: this._latest?.steps ?? {} };
+  }
+
+  stepStatus(name: string): api.IStepStatus | null {
+    return this.shown().steps[name] ?? null;
+  }
+
+  setParam(name: string, value: string): void {
+    this._params = { ...this._params, [name]: value };
+  }
+
+  async select(run: string | null): Promise<void> {
+    this._selected = run;
+    this._selectedStatus = null;
+    this._changed.emit('status');
+    if (run) {
+      try {
+        this._selectedStatus = await api.status(this.path, run);
+      } catch (reason) {
+        this._selectedStatus = null;
+      }
+      if (this._selected === run) {
+        this._changed.emit('status');
+      }
+    }
+  }
+
+  /** Save the notebook and start `nbflow execute` on the server. */
+  async run(fromStep: string | null = null): Promise<void> {
+    this._runError = null;
+    this._changed.emit('live');
+    try {
+      if (this.panel.context.model.dirty) {
+        await this.panel.context.save();
+      }
+      const resume = fromStep ? (this._latest?.run?.id ?? null) : null;
+      const started = await api.startRun(this.path, this._changedParams(fromStep), resume, fromStep);
+      const live: ILiveRun = {
+        handle: started.handle,
+        run: started.run,
+        state: 'starting',
+        steps: this._pendingSteps(),
+        returncode: null,
+        fromStep,
+        message: null,
+        cancelling: false
+      };
+      this._live.set(started.handle, live);
+      this._selected = null;
+      this._changed.emit('live');
+      this._startRefreshing();
+      void this._follow(live);
+    } catch (reason) {
+      this._runError = describe(reason);
+      this._changed.emit('live');
+    }
+  }
+
+  /** Cancel one run started here, or the newest one still going. */
+  async cancel(handle?: string): Promise<void> {
+    const live = handle ? this._live.get(handle) : this.activeRuns[this.activeRuns.length - 1];
+    if (!live || !ACTIVE_RUN.has(live.state)) {
+      return;
+    }
+    live.cancelling = true;
+    this._changed.emit('live');
+    try {
+      await api.cancel(live.handle);
+    } catch (reason) {
+      live.message = describe(reason);
+      live.cancelling = false;
+      this._changed.emit('live');
+    }
+  }
+
+  dismiss(handle: string): void {
+    const live = this._live.get(handle);
+    if (live && !ACTIVE_RUN.has(live.state)) {
+      this._live.delete(handle);
+      this._changed.emit('live');
+    }
+  }
+
+  /** Re-read the latest run's statuses and the history. */
+  async refresh(): Promise<void> {
+    const path = this.path;
+    const [latest, history] = await Promise.allSettled([api.status(path), api.history(path)]);
+    if (this._disposed || path !== this.path) {
+      return;
+    }
+    if (latest.status === 'fulfilled') {
+      this._latest = latest.value;
+      this._changed.emit('status');
+    }
+    if (history.status === 'fulfilled') {
+      this._history = history.value.runs;
+      this._changed.emit('history');
+    }
+    if (this._selected && !this.liveRuns.some(r => r.run === this._selected)) {
+      const selected = this._history.find(r => r.id === this._selected);
+      if (selected && selected.status === 'running') {
+        void this.select(this._selected);
+      }
+    }
+  }
+
+  analyseNow(): void {
+    if (this._timer !== null) {
+      window.clearTimeout(this._timer);
+      this._timer = null;
+    }
+    void this._analyse();
+  }
+
+  dispose(): void {
+    this._disposed = true;
+    if (this._timer !== null) {
+      window.clearTimeout(this._timer);
+    }
+    this._stopRefreshing();
+    Signal.clearData(this);
+  }
+
+  private _scheduleAnalysis(): void {
+    // Called on every keystroke: only move the timer, do no work here.
+    if (this._timer !== null) {
+      window.clearTimeout(this._timer);
+    }
+    this._timer = window.setTimeout(() => {
+      this._timer = null;
+      void this._analyse();
+    }, ANALYSE_DELAY_MS);
+  }
+
+  private _onPathChanged(): void {
+    this.analyseNow();
+    void this.refresh();
+  }
+
+  private async _analyse(): Promise<void> {
+    const model = this.panel.context.model;
+    const cells: api.ICellSource[] = [];
+    for (const cell of model.sharedModel.cells) {
+      cells.push({
+        cell_type: cell.cell_type,
+        source: cell.getSource(),
+        metadata: cell.getMetadata() as Record<string, unknown>,
+        id: cell.getId()
+      });
+    }
+    const sequence = ++this._sequence;
+    try {
+      const metadata = model.sharedModel.getMetadata() as Record<string, unknown>;
+      const analysis = await api.analyze(this.path, cells, metadata);
+      if (sequence !== this._sequence || this._disposed) {
+        return; // a newer analysis is on its way
+      }
+      this._analysis = analysis;
+      this._analysisError = null;
+      this._cellIds = cells.map(c => c.id);
+      this._seedParams(analysis.parameters);
+    } catch (reason) {
+      if (sequence !== this._sequence || this._disposed) {
+        return;
+      }
+      this._analysisError = describe(reason);
+    }
+    this._changed.emit('analysis');
+  }
+
+  private _seedParams(parameters: api.IParameter[]): void {
+    const next: Record<string, string> = {};
+    for (const p of parameters) {
+      next[p.name] = this._params[p.name] ?? p.source ?? '';
+    }
+    const before = JSON.stringify(this._params);
+    this._params = next;
+    const defaults = JSON.stringify(parameters.map(p => [p.name, p.source]));
+    if (before !== JSON.stringify(next) || defaults !== this._paramDefaults) {
+      this._paramDefaults = defaults;
+      this._changed.emit('params');
+    }
+  }
+
+  /** The form's values that differ from the notebook's defaults, as `-p` text. */
+  private _changedParams(fromStep: string | null): Record<string, string> {
+    if (fromStep) {
+      return {}; // a resumed run keeps its origin run's parameters
+    }
+    const out: Record<string, string> = {};
+    for (const p of this._analysis?.parameters ?? []) {
+      const value = this._params[p.name];
+      if (value === undefined) {
+        continue;
+      }
+      if (p.required || value.trim() !== (p.source ?? '').trim()) {
+        out[p.name] = unquote(value, p);
+      }
+    }
+    return out;
+  }
+
+  private _pendingSteps(): Record<string, api.IStepStatus> {
+    const steps: Record<string, api.IStepStatus> = {};
+    for (const step of this._analysis?.steps ?? []) {
+      steps[step.name] = emptyStatus('pending');
+    }
+    return steps;
+  }
+
+  private async _follow(live: ILiveRun): Promise<void> {
+    let since = 0;
+    let failures = 0;
+    while (!this._disposed) {
+      let batch: api.IEvents;
+      try {
+        batch = await api.events(live.handle, since);
+        failures = 0;
+      } catch (reason) {
+        if (++failures > 5) {
+          live.state = 'failed';
+          live.message = `lost the run's event stream: ${describe(reason)}`;
+          this._changed.emit('live');
+          break;
+        }
+        await sleep(1000);
+        continue;
+      }
+      since = batch.next;
+      live.run = batch.run ?? live.run;
+      for (const event of batch.events) {
+        applyEvent(live, event);
+      }
+      if (batch.done) {
+        live.returncode = batch.returncode;
+        if (ACTIVE_RUN.has(live.state)) {
+          live.state = batch.returncode === 0 ? 'succeeded' : exitState(batch.returncode);
+        }
+      }
+      this._changed.emit('live');
+      await this._refreshLive(live);
+      if (batch.done) {
+        break;
+      }
+    }
+    live.cancelling = false;
+    await this.refresh();
+    this.analyseNow(); // freshness follows the new cache entries
+    if (this.activeRuns.length === 0) {
+      this._stopRefreshing();
+    }
+    this._changed.emit('live');
+  }
+
+  /** The server's word on the live run's statuses (task counts, durations, errors). */
+  private async _refreshLive(live: ILiveRun): Promise<void> {
+    if (!live.run) {
+      return;
+    }
+    const now = Date.now();
+    const last = this._liveFetched.get(live.handle) ?? 0;
+    if (now - last < 800 && ACTIVE_RUN.has(live.state)) {
+      return;
+    }
+    this._liveFetched.set(live.handle, now);
+    try {
+      const status = await api.status(this.path, live.run);
+      if (status.run?.id === live.run) {
+        live.steps = { ...live.steps, ...status.steps };
+        if (status.run.status !== 'running' && ACTIVE_RUN.has(live.state)) {
+          live.state = status.run.status;
+        } else if (live.state === 'starting') {
+          live.state = 'running';
+        }
+        this._changed.emit('live');
+      }
+    } catch {
+      // the events keep the picture going; the next batch tries again
+    }
+  }
+
+  private _startRefreshing(): void {
+    if (this._refresher === null) {
+      this._refresher = window.setInterval(() => void this.refresh(), REFRESH_MS);
+    }
+  }
+
+  private _stopRefreshing(): void {
+    if (this._refresher !== null) {
+      window.clearInterval(this._refresher);
+      this._refresher = null;
+    }
+  }
+
+  private _changed = new Signal<this, Change>(this);
+  private _analysis: api.IAnalysis | null = null;
+  private _analysisError: string | null = null;
+  private _cellIds: string[] = [];
+  private _latest: api.IStatus | null = null;
+  private _history: api.IHistoryRun[] = [];
+  private _live = new Map<string, ILiveRun>();
+  private _liveFetched = new Map<string, number>();
+  private _selected: string | null = null;
+  private _selectedStatus: api.IStatus | null = null;
+  private _params: Record<string, string> = {};
+  private _paramDefaults = '';
+  private _runError: string | null = null;
+  private _timer: number | null = null;
+  private _refresher: number | null = null;
+  private _sequence = 0;
+  private _disposed = false;
+}
+
+export function emptyStatus(status: api.StepStatus): api.IStepStatus {
+  return {
+    status,
+    duration: null,
+    tasks: 0,
+    done: 0,
+    cached_from: null,
+    error: null,
+    traceback: null,
+    task: null,
+    log_path: null
+  };
+}
+
+function applyEvent(live: ILiveRun, event: api.IRunEvent): void {
+  live.run = event.run ?? live.run;
+  const step = event.step ?? null;
+  const current = step ? (live.steps[step] ?? emptyStatus('pending')) : null;
+  switch (event.kind) {
+    case 'run-started':
+      live.state = 'running';
+      break;
+    case 'task-started':
+      if (step && current) {
+        live.steps[step] = { ...current, status: 'running' };
+      }
+      live.state = live.state === 'starting' ? 'running' : live.state;
+      break;
+    case 'fan-out':
+      if (step && current) {
+        live.steps[step] = { ...current, tasks: Number(event.tasks) || current.tasks };
+      }
+      break;
+    case 'task-finished':
+      if (step && current) {
+        const retrying = String(event.note ?? '').startsWith('retrying');
+        const done = retrying ? current.done : current.done + 1;
+        const tasks = Math.max(current.tasks, done, 1);
+        let state = current.status;
+        if (event.status === 'failed' && !retrying) {
+          state = 'failed';
+        } else if (done >= tasks && state !== 'failed' && event.status) {
+          state = event.status as api.StepStatus;
+        }
+        live.steps[step] = { ...current, done, tasks, status: state,
+          duration: (current.duration ?? 0) + (Number(event.seconds) || 0) };
+      }
+      break;
+    case 'step-finished':
+      if (step && current && event.status) {
+        live.steps[step] = { ...current, status: event.status as api.StepStatus };
+      }
+      break;
+    case 'run-finished':
+      if (event.status) {
+        live.state = event.status;
+      }
+      break;
+  }
+}
+
+function exitState(code: number | null): string {
+  return code === 130 || code === 143 ? 'cancelled' : 'failed';
+}
+
+/** A string parameter typed with its quotes (as the default's source shows it) goes as text. */
+function unquote(value: string, p: api.IParameter): string {
+  const text = value.trim();
+  if (p.type === 'str' && text.length >= 2 && /^(['"]).*\1$/s.test(text)) {
+    return text.slice(1, -1);
+  }
+  return value;
+}
+
+export function describe(reason: unknown): string {
+  if (reason instanceof api.ApiError) {
+    return reason.hint ? `${reason.message} (${reason.hint})` : reason.message;
+  }
+  return reason instanceof Error ? reason.message : String(reason);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise(resolve => window.setTimeout(resolve, ms));
+}
