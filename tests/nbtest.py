@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -37,3 +38,18 @@ def query(home: Path, sql: str, params: Sequence[object] = ()) -> list[tuple[obj
     from nbflow.store.catalog import Catalog
 
     return Catalog(home / "catalog.duckdb").execute_read(sql, list(params))
+
+
+def wait_for_workers(address: str, n: int, timeout: float = 120) -> None:
+    """Wait until the Dask scheduler at ``address`` has ``n`` workers."""
+    from distributed import Client
+
+    deadline = time.time() + timeout
+    while True:
+        try:
+            with Client(address, timeout=10) as client:
+                client.wait_for_workers(n, timeout=max(1.0, deadline - time.time()))
+                return
+        except (OSError, TimeoutError):
+            if time.time() > deadline:
+                raise

@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import Cluster, process_env, start_cluster, stop_cluster
+from daskcluster import Cluster, process_env, start_cluster, stop_cluster
 from nbbuild import make_notebook
-from nbtest import EXAMPLES, ROOT, nbflow_command
+from nbtest import EXAMPLES, ROOT, nbflow_command, wait_for_workers
 
 from nbflow.store.catalog import Catalog
 
@@ -166,13 +166,12 @@ def test_a_worker_killed_mid_task_reruns_it_elsewhere_as_a_retry(cluster: Cluste
     assert "(retry 1)" in err
     assert catalog_rows(tmp_path, "SELECT status, attempt FROM tasks WHERE step = 'slow'") == [
         ("succeeded", 2)]
-    from conftest import wait_for_workers
 
     wait_for_workers(cluster.address, 2)  # the nanny restarts the killed worker
 
 
 def test_an_unreachable_scheduler_fails_before_a_run_is_recorded(tmp_path, s3_home):
-    from conftest import free_port
+    from daskcluster import free_port
 
     make_notebook(FLAKY, tmp_path / "flaky.ipynb")
     done = subprocess.run(
