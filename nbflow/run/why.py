@@ -20,8 +20,10 @@ from nbflow.run.cache import KeyParts, explain
 from nbflow.run.jobs import Job, StepResults
 from nbflow.run.plan import Planner
 from nbflow.run.reuse import CacheIndex
+from nbflow.run.upstream import stale
 from nbflow.store.catalog import Catalog
 from nbflow.store.home import Home
+from nbflow.store.manifest import read_manifest
 
 
 @dataclass
@@ -65,7 +67,7 @@ def explain_notebook(dag: Dag, params: dict[str, Any], home: Home) -> list[Verdi
         if step.magic.no_cache:
             verdict.reasons.append("the step is marked --no-cache")
         elif missing:
-            verdict.reasons = _reasons(catalog, spec.flow, missing)
+            verdict.reasons = _reasons(catalog, home, spec.flow, missing)
             if len(jobs) > 1:
                 verdict.reasons.insert(0, f"{len(missing)} of {len(jobs)} tasks run")
             runs.add(name)
@@ -75,7 +77,7 @@ def explain_notebook(dag: Dag, params: dict[str, Any], home: Home) -> list[Verdi
     return verdicts
 
 
-def _reasons(catalog: Catalog, flow: str, jobs: list[Job]) -> list[str]:
+def _reasons(catalog: Catalog, home: Home, flow: str, jobs: list[Job]) -> list[str]:
     job = jobs[0]
     rows = catalog.execute_read(
         "SELECT run_id, cache_parts FROM tasks WHERE flow = ? AND step = ? AND task_index = ? "
@@ -86,6 +88,9 @@ def _reasons(catalog: Catalog, flow: str, jobs: list[Job]) -> list[str]:
         return ["it has never run (no earlier task of this step to reuse)"]
     run_id, parts = rows[0]
     reasons = explain(KeyParts.from_dict(json.loads(parts)), job.parts)
+    if not reasons:
+        manifest = read_manifest(home, flow, run_id, job.step.name, job.index)
+        reasons = stale(manifest.lineage, catalog) if manifest is not None else []
     if not reasons:
         return [f"the matching task of {flow}/{run_id} did not succeed, or its stored "
                 "results are gone"]
