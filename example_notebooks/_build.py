@@ -405,16 +405,18 @@ from sklearn import datasets
         md("""
 ## Fetch the model
 
-The client API reads train's runs from the catalog. `train_run` records which
-run the model came from (`train/RUN`), so the lineage is stored with every
-prediction run.
+The client API reads train's runs from the catalog. nbflow records what the
+step read as its lineage (`nbflow dump predict/RUN/fetch`, `Run(...).lineage`),
+and `train_run` keeps the pathspec as an artifact too.
 
-`--no-cache` matters here: this step's source never changes, but what it
-fetches does whenever `train.ipynb` runs again, so it must not be answered from
-the cache.
+The step's source never changes, but what it fetches does whenever `train.ipynb`
+succeeds again: nbflow sees `Flow("train").latest_successful_run` in the code and
+puts the run it resolves to in the cache key, so the step runs again then
+(`nbflow why predict.ipynb` says "upstream run train/5 replaces train/4") and is
+reused otherwise.
 """),
         code("""
-%%step fetch --no-cache
+%%step fetch
 run = Flow("train").latest_successful_run
 model = run.data.model
 holdout_index = run.data.holdout_index

@@ -18,6 +18,7 @@ _LAZY = {
     "Task": "nbflow.client.objects",
     "sql": "nbflow.client.query",
     "compare": "nbflow.client.query",
+    "register_serializer": "nbflow.store.serializers",
 }
 
 __all__ = [*_LAZY, "load_ipython_extension", "__version__"]

@@ -164,6 +164,9 @@ def dump(pathspec: str, name: str | None, home: str | None) -> None:
             click.echo(f"  {record.name:<20} {record.type:<32} {size:>12}{shape}  {record.repr}")
             if not record.persisted:
                 click.secho(f"  {'':<20} reason: {record.reason}", fg="yellow")
+        for read in task.lineage:
+            what = f"{read['read']} {read['name']}" if read["kind"] == "artifact" else read["read"]
+            click.echo(f"  read {read['kind']:<9} {what}  (via {read['via']})")
 
 
 def _show_value(value: Any) -> str:

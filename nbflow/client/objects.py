@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
+from nbflow.client import lineage
 from nbflow.client.final import ARTIFACT_COLUMNS as _ARTIFACT_COLUMNS
 from nbflow.client.final import Source, final_sources
 from nbflow.client.final import record_from_row as _record
@@ -69,37 +70,40 @@ class Flow:
             sql += " AND run_id IN (SELECT run_id FROM tags WHERE flow = ? AND tag = ?)"
             params += [self.name, tag]
         rows = self._catalog.execute_read(sql + " ORDER BY run_id DESC", params)
-        return [Run(f"{self.name}/{r[0]}", home=self.home) for r in rows]
+        return [Run(f"{self.name}/{r[0]}", home=self.home, _via=None) for r in rows]
 
     def __iter__(self) -> Iterator[Run]:
         return iter(self.runs())
 
     def __getitem__(self, run_id: int | str) -> Run:
-        return Run(f"{self.name}/{run_id}", home=self.home)
+        return Run(f"{self.name}/{run_id}", home=self.home, _via=f"Flow({self.name!r})[{run_id}]")
 
     @property
     def latest_run(self) -> Run | None:
-        return self._latest("")
+        return self._latest("", "latest_run")
 
     @property
     def latest_successful_run(self) -> Run | None:
-        return self._latest(" AND status = 'succeeded'")
+        return self._latest(" AND status = 'succeeded'", "latest_successful_run")
 
-    def _latest(self, condition: str) -> Run | None:
+    def _latest(self, condition: str, via: str) -> Run | None:
         """One catalog round trip: the newest matching run's row."""
         rows = self._catalog.execute_read(
             f"SELECT {', '.join(_RUN_COLUMNS)} FROM runs WHERE flow = ?{condition} "
             "ORDER BY run_id DESC LIMIT 1",
             [self.name],
         )
-        return Run(f"{self.name}/{rows[0][1]}", home=self.home, _row=rows[0]) if rows else None
+        if not rows:
+            return None
+        return Run(f"{self.name}/{rows[0][1]}", home=self.home, _row=rows[0],
+                   _via=f"Flow({self.name!r}).{via}")
 
 
 class Run:
     """One execution of a notebook: ``Run("classifier/3")``."""
 
     def __init__(self, pathspec: str, *, home: Home | str | None = None,
-                 _row: tuple[Any, ...] | None = None) -> None:
+                 _row: tuple[Any, ...] | None = None, _via: str | None = "") -> None:
         spec = parse_pathspec(pathspec)
         if spec.run is None or spec.step is not None:
             raise PathspecError(f"{pathspec!r} is not a run pathspec", hint="write FLOW/RUN")
@@ -108,6 +112,8 @@ class Run:
         self.flow, self.id = spec.flow, spec.run
         self.pathspec = f"{self.flow}/{self.id}"
         self._row = self._load_row(_row)
+        if _via is not None:  # None: listed, not read (Flow.runs)
+            lineage.note_run(self.flow, self.id, _via or f"Run({self.pathspec!r})")
 
     def _load_row(self, given: tuple[Any, ...] | None) -> dict[str, Any]:
         rows = [given] if given is not None else self._catalog.execute_read(
@@ -220,6 +226,17 @@ class Run:
     def __iter__(self) -> Iterator[Step]:
         return iter(self.steps())
 
+    @property
+    def lineage(self) -> list[dict[str, Any]]:
+        """What this run's tasks read of other runs: one dict per read, with ``task`` (the
+        reader), ``kind`` (run | artifact), ``read`` (pathspec), ``name``, ``hash``, ``via``."""
+        return _lineage(self._catalog, self.flow, self.id, "", [])
+
+    @property
+    def upstream_runs(self) -> list[str]:
+        """Pathspecs of the runs this run's tasks read, in first-read order."""
+        return list(dict.fromkeys("/".join(e["read"].split("/")[:2]) for e in self.lineage))
+
     def __getitem__(self, step: str) -> Step:
         names = [s.name for s in self.steps()]
         if step not in names:
@@ -236,6 +253,27 @@ class Run:
         branch's name is the list of its tasks' namespaces."""
         found = final_sources(self._catalog, "SELECT ?, ?", [self.flow, self.id])
         return Data(self, found.get((self.flow, self.id), {}))
+
+
+_LINEAGE_COLUMNS = ("step", "task_index", "kind", "read_flow", "read_run", "read_step",
+                    "read_task_index", "read_name", "read_hash", "via")
+
+
+def _lineage(catalog: Catalog, flow: str, run: int, where: str,
+             args: list[Any]) -> list[dict[str, Any]]:
+    rows = catalog.execute_read(
+        f"SELECT {', '.join(_LINEAGE_COLUMNS)} FROM lineage WHERE flow = ? AND run_id = ?{where} "
+        "ORDER BY step, task_index, rowid", [flow, run, *args])
+    found = []
+    for row in rows:
+        item = dict(zip(_LINEAGE_COLUMNS, row, strict=True))
+        read = f"{item['read_flow']}/{item['read_run']}"
+        if item["kind"] == "artifact":
+            read += f"/{item['read_step']}/{item['read_task_index']}"
+        found.append({"task": f"{flow}/{run}/{item['step']}/{item['task_index']}",
+                      "kind": item["kind"], "read": read, "name": item["read_name"],
+                      "hash": item["read_hash"], "via": item["via"]})
+    return found
 
 
 class Step:
@@ -313,6 +351,12 @@ class Task:
     def data(self) -> Data:
         return Data(self.run, {n: Source(self.step.name, self.index, record)
                                for n, record in self.artifacts.items()})
+
+    @property
+    def lineage(self) -> list[dict[str, Any]]:
+        """What the task read of other runs through the client API (see ``Run.lineage``)."""
+        return _lineage(self.run._catalog, self.run.flow, self.run.id,
+                        " AND step = ? AND task_index = ?", [self.step.name, self.index])
 
     @property
     def cache_parts(self) -> dict[str, Any]:
@@ -399,11 +443,13 @@ class Data:
                 f"(it has: {', '.join(sorted(self._sources)) or 'none'})"
             )
         if name not in self._values:
-            step, _index, record = self._sources[name]
+            step, index, record = self._sources[name]
             if record is None:
                 self._values[name] = self._join(step)
             else:
                 self._values[name] = load_artifact(self._run.home.objects, record)
+                lineage.note_artifact(self._run.flow, self._run.id, step, index, name,
+                                      record.hash, "data")
         return self._values[name]
 
     def _join(self, step: str) -> list[Any]:
@@ -426,7 +472,10 @@ class Data:
         joined = []
         for index, records in by_task.items():
 
-            def loader(name: str, records: dict[str, ArtifactRecord] = records) -> Any:
+            def loader(name: str, records: dict[str, ArtifactRecord] = records,
+                       task_index: int = index) -> Any:
+                lineage.note_artifact(run.flow, run.id, step, task_index, name,
+                                      records[name].hash, "data")
                 return load_artifact(store, records[name])
 
             joined.append(Namespace(label=f"{step}[{index}]", lazy=set(records),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from nbflow.client import lineage
 from nbflow.client.final import metrics_of
 from nbflow.client.objects import Run, Step, Task, _catalog, _home
 from nbflow.client.pathspec import parse_pathspec
@@ -41,7 +42,7 @@ def _artifact_table(home: Home, pathspec: str, name: str) -> Any:
     if spec.run is None:
         raise PathspecError(f"artifact({pathspec!r}, {name!r}): name a run or a task",
                             hint="e.g. artifact('classifier/3/load/0', 'df')")
-    run = Run(f"{spec.flow}/{spec.run}", home=home)
+    run = Run(f"{spec.flow}/{spec.run}", home=home, _via=f"sql artifact({pathspec!r})")
     if spec.step is None:
         data = run.data
         if name not in data:
@@ -59,6 +60,8 @@ def _artifact_table(home: Home, pathspec: str, name: str) -> Any:
         raise PathspecError(
             f"artifact {name!r} of {task.pathspec} is a {record.type}, not a DataFrame",
             hint="only DataFrame artifacts are tables; scalars are in the metrics view")
+    lineage.note_artifact(task.run.flow, task.run.id, task.step.name, task.index, name,
+                          record.hash, "sql")
     return load_arrow_table(home.objects, record)
 
 

@@ -10,6 +10,7 @@ from nbflow.errors import DagError
 from nbflow.graph.build import Dag
 from nbflow.graph.topo import topo_order
 from nbflow.ids import StepName
+from nbflow.notebook import reads
 from nbflow.notebook.params import describe_parameter
 from nbflow.notebook.spec import StepSpec
 
@@ -54,7 +55,30 @@ def _step_text(dag: Dag, step: StepSpec) -> list[str]:
         lines.append(f"    outputs: {body}")
     if step.mutated:
         lines.append(f"    mutates: {', '.join(sorted(step.mutated))}")
+    return lines + _reads_text(dag, step)
+
+
+def _reads_text(dag: Dag, step: StepSpec) -> list[str]:
+    """Files the step (or setup) reads, and reads the analysis cannot resolve."""
+    found = reads.notebook_file_reads(dag.spec, step)
+    paths = sorted({_template(r.path) for r in found if r.path is not None})
+    lines = [f"    files:   {', '.join(paths)} (their content is in the cache key)"] if paths else []
+    runs = sorted({r.label for r in reads.notebook_run_reads(dag.spec, step)})
+    if runs:
+        lines.append(f"    reads:   {', '.join(runs)} (the run each resolves to is in the key)")
+    for r in found:
+        if r.path is None:
+            lines.append(
+                f"    unknown file: {r.call}({r.text}) in cell {r.cell}, line {r.line}: nbflow "
+                "cannot tell which file this reads, so a change to the file does not rerun "
+                "the step; name it with --snapshot GLOB on the step"
+                + (" (or %nbflow snapshot GLOB in the setup cell)" if r.cell != step.cell
+                   else ""))
     return lines
+
+
+def _template(pieces: tuple[str | reads.Param, ...]) -> str:
+    return "".join(p if isinstance(p, str) else "{" + p.name + "}" for p in pieces)
 
 
 def _header(step: StepSpec) -> str:

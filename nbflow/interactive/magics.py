@@ -32,7 +32,9 @@ LINE_USAGE = """\
 %nbflow checkout FLOW/RUN/STEP[/TASK] [--outputs] [--home DIR]
                                             load a task's inputs (and outputs) to debug it
 %nbflow record on|off                       record live %%step runs so `nbflow execute`
-                                            reuses them (on when the notebook file is known)"""
+                                            reuses them (on when the notebook file is known)
+%nbflow snapshot GLOB...                    in a setup cell: every step's cache key covers
+                                            these files (as --snapshot on each step)"""
 
 
 @dataclass
@@ -202,7 +204,8 @@ def _line_magic(shell: Any, session: Session, line: str) -> None:
     except ValueError as exc:
         raise _usage_error(f"%nbflow: cannot split the arguments ({exc})") from None
     command, rest = (args[0], args[1:]) if args else ("help", [])
-    handlers = {"run": _run, "history": _history, "checkout": _checkout, "record": _record_switch}
+    handlers = {"run": _run, "history": _history, "checkout": _checkout, "record": _record_switch,
+                "snapshot": _snapshot}
     if command in ("help", "-h", "--help"):
         print(LINE_USAGE)
         return
@@ -226,6 +229,21 @@ def _run(shell: Any, session: Session, args: list[str]) -> None:
     except LaunchError as exc:
         if str(exc):
             raise _usage_error(str(exc)) from None
+
+
+def _snapshot(shell: Any, session: Session, args: list[str]) -> None:
+    """Headless runs read the globs from the setup cell; live, check they match a file."""
+    import glob
+
+    if not args:
+        raise _usage_error("%nbflow snapshot: give one or more GLOBs, e.g. data/*.csv")
+    notebook = current_notebook(shell.user_ns)
+    directory = str(Path(notebook).resolve().parent) if notebook else os.getcwd()
+    for pattern in args:
+        if not any(os.path.isfile(m) for m in glob.glob(os.path.join(directory, pattern),
+                                                        recursive=True)):
+            raise _usage_error(f"%nbflow snapshot: {pattern} matches no file (looked in "
+                               f"{directory}); the path is relative to the notebook's folder")
 
 
 def _options(args: list[str], flags: set[str], valued: set[str],

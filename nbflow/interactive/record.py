@@ -11,6 +11,7 @@ hashes, and with them the keys of downstream steps, agree with a headless run's.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,10 +49,22 @@ def prepare_step(recording: Recording, name: str, body: str, user_ns: dict[str, 
         return None
     params = {p.name: user_ns.get(p.name) for p in spec.parameters}
     directory = str(Path(recording.notebook).resolve().parent)
+    from nbflow.run import upstream
+    from nbflow.run.filehash import FileHashes
+    from nbflow.store.catalog import Catalog
+
+    hashes = FileHashes(os.path.join(os.path.dirname(recording.home.catalog_path),
+                                     "file-hashes.json"))
     parts = cache.key_parts(
         spec, step, setup=cache.setup_digest(spec), params=params, load_inputs=inputs,
-        snapshots=cache.snapshot_files(step, directory, recording.home.objects),
+        snapshots=cache.snapshot_files(step, directory, recording.home.objects, spec),
+        files=cache.read_files(spec, step, params, directory, hashes),
+        upstream=upstream.resolve(spec, step, Catalog(recording.home.catalog_path)),
     )
+    hashes.save()
+    lineage = sys.modules.get("nbflow.client.lineage")
+    if lineage is not None:  # what this cell reads of other runs is its own lineage
+        lineage.clear()
     return step, parts
 
 
@@ -69,13 +82,16 @@ def record_step(recording: Recording, step: StepSpec, parts: Any, user_ns: dict[
     artifacts = [save_artifact(recording.home.objects, name, user_ns[name])
                  for name in sorted(step.public_outputs) if name in user_ns]
     ended = time.time()
+    lineage = sys.modules.get("nbflow.client.lineage")
     manifest = TaskManifest(flow=recording.flow, run=recording.run_id, step=step.name, index=0,
-                            artifacts=artifacts, started=started, ended=ended, pid=os.getpid())
+                            artifacts=artifacts, started=started, ended=ended, pid=os.getpid(),
+                            lineage=lineage.collected() if lineage is not None else [])
     write_manifest(recording.home, manifest)
     catalog.apply([TaskFinished(
         flow=recording.flow, run_id=recording.run_id, step=step.name, index=0,
         status="succeeded", started_at=started, ended_at=ended, duration_s=ended - started,
         cache_key=parts.key(), cache_parts=parts.to_dict(), artifacts=artifacts,
+        lineage=list(manifest.lineage),
     )])
     catalog.apply_sql([("UPDATE runs SET ended_at = ? WHERE flow = ? AND run_id = ?",
                         [_utc(ended), recording.flow, recording.run_id])],

@@ -111,6 +111,7 @@ def persist_outputs(ns: dict[str, Any], plan_json: str) -> None:
         warnings=warnings,
         splits=splits,
         unbound=missing,
+        lineage=_lineage(),
     )
     write_manifest(home, manifest)
 
@@ -127,6 +128,15 @@ def peak_memory_bytes(platform: str = sys.platform) -> int:
         return int(getattr(info, "peak_wset", info.rss))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return int(peak if platform == "darwin" else peak * 1024)
+
+
+def _lineage() -> list[dict[str, Any]]:
+    """What the task read of other runs through the client API (only if it used it).
+
+    The kernel is the task's own (fresh or forked from a template that ran setup): what
+    it logged, setup cells included, is this task's reading."""
+    lineage = sys.modules.get("nbflow.client.lineage")
+    return lineage.collected() if lineage is not None else []
 
 
 def _fingerprint(value: Any, size: int) -> str | None:

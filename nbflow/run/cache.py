@@ -4,7 +4,10 @@ A key covers the step's source (as an AST, so comments, blank lines and formatti
 do not count), the setup cells' source, the content hash of every input artifact,
 the values of the parameters the step (or setup) reads (canonically encoded, so a set or
 a NaN hashes the same in every process), the foreach element, the
-content of ``--snapshot`` files, the kernelspec, and the artifact format version.
+content of ``--snapshot`` files and of the files the code names (``open("x.csv")``,
+``pd.read_csv(f"data/{name}.csv")``: see ``nbflow.notebook.reads``), the runs of
+other flows it reads through the client API (``Flow("train").latest_successful_run``),
+the kernelspec, and the artifact format version.
 The parts are kept too, so ``nbflow why`` can say which one changed.
 """
 
@@ -15,11 +18,14 @@ import glob
 import hashlib
 import json
 import os
+import re
+import shlex
 import shutil
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from nbflow.errors import NbflowError
+from nbflow.notebook import reads
 from nbflow.notebook.names import magic_lines, to_python
 from nbflow.notebook.spec import NotebookSpec, StepSpec
 from nbflow.store import canonical
@@ -27,7 +33,8 @@ from nbflow.store.serialize import FORMAT_VERSION
 
 # Bump when the meaning of a key changes, so old entries stop matching.
 # 2: parameter values hashed through nbflow.store.canonical.encode (sets, NaN, dict keys).
-KEY_VERSION = 2
+# 3: parts ``files`` (files the code reads) and ``upstream`` (runs it reads).
+KEY_VERSION = 3
 
 
 def _digest(value: Any) -> str:
@@ -58,6 +65,8 @@ class KeyParts:
     params: dict[str, str] = field(default_factory=dict)  # parameter name -> value digest
     element: str | None = None
     snapshots: dict[str, str] = field(default_factory=dict)  # file path -> content hash
+    files: dict[str, str] = field(default_factory=dict)  # path the code reads -> content hash
+    upstream: dict[str, str] = field(default_factory=dict)  # client read -> run it resolves to
     kernel: str = "python3"
     options: str = ""  # kind, --as: what the cell binds besides its body
     version: str = f"{KEY_VERSION}/{FORMAT_VERSION}"
@@ -98,24 +107,54 @@ def input_digest(load_spec: dict[str, Any]) -> str:
     raise ValueError(f"unknown input kind {kind!r}")
 
 
-def snapshot_files(step: StepSpec, directory: str, store: Any = None) -> dict[str, str]:
+_SETUP_SNAPSHOT = re.compile(r"^[ \t]*%nbflow[ \t]+snapshot[ \t]+(.+)$", re.MULTILINE)
+
+
+def setup_snapshots(spec: NotebookSpec) -> list[tuple[int, str]]:
+    """``%nbflow snapshot GLOB...`` lines in setup cells: (cell, pattern) pairs."""
+    found = []
+    for cell in spec.setup:
+        for match in _SETUP_SNAPSHOT.finditer(cell.source):
+            found += [(cell.cell, p) for p in shlex.split(match.group(1), comments=True)]
+    return found
+
+
+def snapshot_files(step: StepSpec, directory: str, store: Any = None,
+                   spec: NotebookSpec | None = None) -> dict[str, str]:
     """``--snapshot`` patterns (globs, relative to the notebook) → file path → content hash.
 
-    With ``store`` (an ObjectStore) each file is also copied into it, under that same
-    hash, so the run stays reproducible when the file changes later."""
+    With ``spec``, the setup cells' ``%nbflow snapshot`` patterns count too. With
+    ``store`` (an ObjectStore) each file is also copied into it, under that same hash,
+    so the run stays reproducible when the file changes later."""
     found: dict[str, str] = {}
-    for pattern in step.magic.snapshot:
+    patterns = [*(setup_snapshots(spec) if spec is not None else []),
+                *((step.cell, p) for p in step.magic.snapshot)]
+    for cell, pattern in patterns:
         matches = sorted(glob.glob(os.path.join(directory, pattern), recursive=True))
         files = [m for m in matches if os.path.isfile(m)]
         if not files:
+            where = "--snapshot" if cell == step.cell else "%nbflow snapshot"
             raise NbflowError(
-                f"--snapshot {pattern} matches no file (looked in {directory})",
-                cell=step.cell, step=step.name,
+                f"{where} {pattern} matches no file (looked in {directory})",
+                cell=cell, step=step.name,
                 hint="check the path; it is relative to the notebook's folder",
             )
         for path in files:
             found[os.path.relpath(path, directory)] = (
                 _store_file(store, path) if store is not None else _hash_file(path))
+    return found
+
+
+def read_files(spec: NotebookSpec, step: StepSpec, params: dict[str, Any], directory: str,
+               hashes: Any) -> dict[str, str]:
+    """Files the step's code (or a setup cell) names → content hash (``hashes``: FileHashes)."""
+    found: dict[str, str] = {}
+    for read in reads.notebook_file_reads(spec, step):
+        path = read.resolve(params)
+        if path is None:
+            continue
+        shown = os.path.normpath(path)
+        found[shown] = hashes.hash(os.path.join(directory, os.path.expanduser(path)))
     return found
 
 
@@ -144,6 +183,8 @@ def key_parts(
     params: dict[str, Any],
     load_inputs: list[dict[str, Any]],
     snapshots: dict[str, str],
+    files: dict[str, str] | None = None,
+    upstream: dict[str, str] | None = None,
 ) -> KeyParts:
     element = None
     inputs: dict[str, str] = {}
@@ -159,6 +200,8 @@ def key_parts(
         params={name: value_digest(params.get(name)) for name in read_parameters(spec, step)},
         element=element,
         snapshots=snapshots,
+        files=files or {},
+        upstream=upstream or {},
         kernel=step.magic.kernel or spec.kernel_name,
         options=f"{step.kind}:{step.magic.as_ if step.kind == 'branch' else ''}",
     )
@@ -184,6 +227,17 @@ def explain(old: KeyParts, new: KeyParts) -> list[str]:
     for path in sorted(set(old.snapshots) | set(new.snapshots)):
         if old.snapshots.get(path) != new.snapshots.get(path):
             reasons.append(f"snapshot file {path} changed")
+    for path in sorted(set(old.files) | set(new.files)):
+        if old.files.get(path) != new.files.get(path):
+            reasons.append(f"file {path} changed" if path in old.files and path in new.files
+                           else f"it now reads file {path}" if path in new.files
+                           else f"it no longer reads file {path}")
+    for read in sorted(set(old.upstream) | set(new.upstream)):
+        before, after = old.upstream.get(read), new.upstream.get(read)
+        if before != after:
+            reasons.append(f"upstream run {after} replaces {before}" if before and after
+                           else f"it now reads upstream run {after}" if after
+                           else f"it no longer reads upstream run {before}")
     if old.kernel != new.kernel:
         reasons.append(f"kernel {old.kernel!r} → {new.kernel!r}")
     if old.options != new.options:

@@ -6,6 +6,7 @@ explains what would happen).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -13,8 +14,10 @@ from nbflow.errors import DagError, NbflowError
 from nbflow.graph.build import Dag
 from nbflow.ids import StepName
 from nbflow.notebook.spec import StepSpec
-from nbflow.run import cache, splits
+from nbflow.run import cache, splits, upstream
+from nbflow.run.filehash import FileHashes
 from nbflow.run.jobs import Job, StepResults, describe_element, element_spec, input_specs
+from nbflow.store.catalog import Catalog
 from nbflow.store.home import Home
 from nbflow.store.manifest import TaskManifest
 from nbflow.store.serialize import iterable_elements, load_artifact, save_artifact
@@ -41,6 +44,10 @@ class Planner:
         self.snapshots: dict[StepName, dict[str, str]] = {}
         self.keep_snapshots = keep_snapshots  # copy --snapshot files into the store
         self.cache_splits = cache_splits  # reuse a setup-defined foreach's listed elements
+        self.file_hashes = FileHashes(
+            os.path.join(os.path.dirname(home.catalog_path), "file-hashes.json"))
+        self.files: dict[StepName, dict[str, str]] = {}
+        self.upstream: dict[StepName, dict[str, str]] = {}
 
     def _foreach_sources(self) -> dict[StepName, set[str]]:
         """For each step, the outputs that a downstream branch iterates over."""
@@ -58,7 +65,14 @@ class Planner:
         base_inputs = input_specs(self.dag, step, done)
         snapshots = self.snapshots.setdefault(
             step.name, cache.snapshot_files(
-                step, self.directory, self.home.objects if self.keep_snapshots else None))
+                step, self.directory, self.home.objects if self.keep_snapshots else None,
+                self.spec))
+        if step.name not in self.files:
+            self.files[step.name] = cache.read_files(
+                self.spec, step, self.params, self.directory, self.file_hashes)
+            self.file_hashes.save()
+            self.upstream[step.name] = upstream.resolve(
+                self.spec, step, Catalog(self.home.catalog_path))
         outputs = sorted(step.public_outputs)
         if step.kind == "step":
             return [self._job(step, 0, base_inputs, outputs, snapshots)]
@@ -85,7 +99,9 @@ class Planner:
         common = {"home": self.home.url, "flow": self.flow, "run": self.run_id,
                   "step": step.name, "index": index}
         parts = cache.key_parts(self.spec, step, setup=self.setup_digest, params=self.params,
-                                load_inputs=inputs, snapshots=snapshots)
+                                load_inputs=inputs, snapshots=snapshots,
+                                files=self.files[step.name],
+                                upstream=self.upstream[step.name])
         return Job(
             step=step,
             index=index,

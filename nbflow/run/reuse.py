@@ -57,9 +57,15 @@ class CacheIndex:
                 continue
             flow, run_id, step, index = origins[key]
             manifest = read_manifest(self.home, flow, run_id, step, index)
-            if manifest is not None and self._complete(manifest):
+            if manifest is not None and self._complete(manifest) and not self._stale(manifest):
                 found[key] = Reused("cached", manifest, f"{flow}/{run_id}/{step}/{index}")
         return found
+
+    def _stale(self, manifest: TaskManifest) -> bool:
+        """The task read a latest run of another flow that a newer run now replaces."""
+        from nbflow.run.upstream import stale
+
+        return bool(manifest.lineage) and bool(stale(manifest.lineage, self.catalog))
 
     def _complete(self, manifest: TaskManifest) -> bool:
         """Every stored object the task produced is still in the store."""

@@ -165,6 +165,7 @@ class Scheduler:
             artifacts=list(manifest.artifacts), python=manifest.python,
             packages=dict(manifest.packages), foreach_element=job.element,
             cache_parts=job.parts.to_dict() if job.parts else None,
+            lineage=list(manifest.lineage),
         ))
         self.reused[reused.status] = self.reused.get(reused.status, 0) + 1
         self.outcomes.append(TaskOutcome(job, manifest, None, now, now, None, None,
@@ -243,6 +244,7 @@ class Scheduler:
             python=m.python if m else None,
             packages=dict(m.packages) if m else {},
             cache_parts=job.parts.to_dict() if job.parts else None,
+            lineage=list(m.lineage) if m else [],
         ))
 
     def _step_failed(self, step: StepSpec, error: NbflowError) -> None:

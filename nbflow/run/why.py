@@ -21,8 +21,10 @@ from nbflow.run.cache import KeyParts, explain
 from nbflow.run.jobs import Job, StepResults
 from nbflow.run.plan import Planner
 from nbflow.run.reuse import CacheIndex
+from nbflow.run.upstream import stale
 from nbflow.store.catalog import Catalog
 from nbflow.store.home import Home
+from nbflow.store.manifest import read_manifest
 
 
 @dataclass
@@ -72,7 +74,7 @@ def explain_notebook(dag: Dag, params: dict[str, Any], home: Home) -> list[Verdi
             verdict.reasons.append("the step is marked --no-cache")
             runs.add(name)
         elif missing:
-            verdict.reasons = _reasons(earlier, spec.flow, missing)
+            verdict.reasons = _reasons(earlier, catalog, home, spec.flow, missing)
             if len(jobs) > 1:
                 verdict.reasons.insert(0, f"{len(missing)} of {len(jobs)} tasks run")
             runs.add(name)
@@ -103,13 +105,17 @@ class _LatestParts:
         return self._rows.get((step, index))
 
 
-def _reasons(earlier: _LatestParts, flow: str, jobs: list[Job]) -> list[str]:
+def _reasons(earlier: _LatestParts, catalog: Catalog, home: Home, flow: str,
+             jobs: list[Job]) -> list[str]:
     job = jobs[0]
     found = earlier.get(job.step.name, job.index)
     if found is None:
         return ["it has never run (no earlier task of this step to reuse)"]
     run_id, parts = found
     reasons = explain(KeyParts.from_dict(json.loads(parts)), job.parts)
+    if not reasons:
+        manifest = read_manifest(home, flow, run_id, job.step.name, job.index)
+        reasons = stale(manifest.lineage, catalog) if manifest is not None else []
     if not reasons:
         return [f"the matching task of {flow}/{run_id} did not succeed, or its stored "
                 "results are gone"]

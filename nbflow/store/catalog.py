@@ -642,6 +642,19 @@ def _task_finished(con: duckdb.DuckDBPyConnection, e: TaskFinished) -> None:
         con.executemany(
             "INSERT INTO artifacts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
         )
+    con.execute(
+        "DELETE FROM lineage WHERE flow = ? AND run_id = ? AND step = ? AND task_index = ?", key)
+    read = lineage_rows(e.flow, e.run_id, e.step, e.index, e.lineage)
+    if read:
+        con.executemany("INSERT INTO lineage VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", read)
+
+
+def lineage_rows(flow: str, run_id: int, step: str, index: int,
+                 lineage: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
+    """The ``lineage`` rows of one reading task, from its manifest's ``lineage`` list."""
+    return [[flow, run_id, step, index, e.get("kind"), e.get("flow"), e.get("run"),
+             e.get("step"), e.get("index"), e.get("name"), e.get("hash"), e.get("via")]
+            for e in lineage]
 
 
 def _run_finished(con: duckdb.DuckDBPyConnection, e: RunFinished) -> None:

@@ -77,6 +77,7 @@ class TaskFinished:
     foreach_element: Any = None  # for tasks never started (cached, cloned); None keeps the row's
     cache_parts: dict[str, Any] | None = None  # what cache_key hashes, for `nbflow why`
     queued_at: float | None = None  # only used when no TaskStarted was recorded
+    lineage: list[dict[str, Any]] = field(default_factory=list)  # other runs' data it read
 
 
 @dataclass

@@ -36,6 +36,10 @@ class TaskManifest:
     # Outputs that downstream branches iterate: one record per element, in order.
     splits: dict[str, list[ArtifactRecord]] = field(default_factory=dict)
     unbound: list[str] = field(default_factory=list)  # outputs the step did not bind when it ran
+    # What the task read of other runs through the client API, in the order it read it:
+    # {"kind": "run"|"artifact", "flow", "run", ["step", "index", "name", "hash"], "via"};
+    # one row each in the catalog's ``lineage`` table.
+    lineage: list[dict[str, Any]] = field(default_factory=list)
 
     def artifact(self, name: str) -> ArtifactRecord | None:
         return next((a for a in self.artifacts if a.name == name), None)

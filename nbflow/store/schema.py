@@ -223,4 +223,46 @@ MIGRATIONS: list[str] = [
     "'Why earlier attempts failed, one line per attempt: attempt N: error';",
 ]
 
+_V5_LINEAGE = """
+CREATE TABLE lineage (
+    flow VARCHAR NOT NULL,
+    run_id INTEGER NOT NULL,
+    step VARCHAR NOT NULL,
+    task_index INTEGER NOT NULL,
+    kind VARCHAR NOT NULL CHECK (kind IN ('run', 'artifact')),
+    read_flow VARCHAR NOT NULL,
+    read_run INTEGER NOT NULL,
+    read_step VARCHAR,
+    read_task_index INTEGER,
+    read_name VARCHAR,
+    read_hash VARCHAR,
+    via VARCHAR
+);
+CREATE INDEX lineage_task ON lineage (flow, run_id, step, task_index);
+"""
+
+_V5_COMMENTS: dict[str, dict[str, str]] = {
+    "lineage": {
+        "": "What a task read of other runs through the client API (from its manifest's "
+            "lineage list): the reading task (flow, run_id, step, task_index) and what it read",
+        "kind": "run (a run it resolved) | artifact (a value it loaded)",
+        "read_flow": "Flow of the run read",
+        "read_run": "Run id read; pathspec READ_FLOW/READ_RUN",
+        "read_step": "For an artifact: the step that produced it",
+        "read_task_index": "For an artifact: the producing task's index",
+        "read_name": "For an artifact: its name",
+        "read_hash": "For an artifact: the content hash that was read",
+        "via": "How it was reached: Flow('x').latest_successful_run, Run('x/4'), data, sql",
+    },
+}
+
+
+MIGRATIONS.append(
+    _V5_LINEAGE + _comments(_V5_COMMENTS).replace(
+        "COMMENT ON VIEW metrics IS 'Numeric scalar artifacts: name, value';", "")
+    + "COMMENT ON COLUMN artifacts.format IS 'How the value is stored: pickle (cloudpickle "
+      "protocol 5), arrow (Arrow IPC, DataFrames), npy (NumPy arrays), or the name of a "
+      "serializer (custom:NAME: registered with nbflow.register_serializer)';"
+)
+
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -10,9 +10,11 @@ ratios to ``dd conv=fdatasync`` measured in the same run (2 cores, load 2.6-3.7)
     Arrow IPC     0.89-1.15   3.6-5.7             1.4-1.9
     Parquet       0.40-0.64   0.6-1.6             0.6-0.8
 
-Everything else is cloudpickled (protocol 5) straight into the store. Saving
-never raises: an object that cannot be serialized is recorded with
-``persisted=False`` and the reason.
+NumPy arrays are stored as ``.npy`` and memory-mapped (copy-on-write) on read.
+Other types may have a serializer (``nbflow.store.serializers``: registered with
+``nbflow.register_serializer`` or found through entry points); everything else is
+cloudpickled (protocol 5) straight into the store. Saving never raises: an object
+that cannot be serialized is recorded with ``persisted=False`` and the reason.
 
 Imported in task kernels: pandas, pyarrow and cloudpickle are imported only when
 a value needs them.
@@ -20,23 +22,25 @@ a value needs them.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import math
 import reprlib
 import sys
 from dataclasses import asdict, dataclass
-from typing import Any, BinaryIO, Literal
+from typing import Any, BinaryIO
 
 from nbflow.errors import ArtifactUnavailable, StoreError
-from nbflow.store import canonical
+from nbflow.store import canonical, serializers
 from nbflow.store.objects import ObjectStore
 
 # Part of every cache key: bump when the bytes an artifact is stored as change.
 # 2: sets and frozensets are pickled sorted (nbflow.store.canonical).
-FORMAT_VERSION = 2
+# 3: NumPy arrays as .npy; serializers by type (format names the serializer).
+FORMAT_VERSION = 3
 
-Format = Literal["arrow", "pickle"]
+Format = str  # "pickle", or a serializer's name: "arrow", "npy", "custom:NAME", ...
 _REPR_MAX = 200
 
 _repr = reprlib.Repr()
@@ -177,19 +181,54 @@ def save_artifact(store: ObjectStore, name: str, value: object) -> ArtifactRecor
         if isinstance(value, io.IOBase):
             # cloudpickle would snapshot a read-mode file's whole content: not an artifact
             raise TypeError(f"cannot pickle open file object {short_repr(value)}")
-        table = _arrow_table_or_none(value) if _is_dataframe(value) else None
-        if table is not None:
-            record.format = "arrow"
-            record.hash, record.size = store.put_stream(lambda f: _write_ipc(table, f))
-        else:
+        if not _save_with_serializer(store, record, value):
             record.format = "pickle"
             record.hash, record.size = store.put_stream(lambda f: _write_pickle(value, f))
     except Exception as exc:
         record.hash, record.size, record.format = None, 0, None
-        record.reason = f"{type(exc).__name__}: {exc}"[:2000]
+        record.reason = (f"{record.type} could not be stored: {type(exc).__name__}: {exc}"[:1500]
+                         + f" — to store it, {serializers.register_hint(record.type)}")
         return record
     record.persisted = True
     return record
+
+
+def _save_with_serializer(store: ObjectStore, record: ArtifactRecord, value: object) -> bool:
+    """Store ``value`` with the serializer for its type; False if none takes it."""
+    serializer = serializers.for_value(value)
+    while serializer is not None:
+        try:
+            record.hash, record.size = store.put_stream(
+                functools.partial(serializers.save_with, serializer, value))
+        except serializers.Decline:
+            serializer = _next_serializer(value, serializer)
+            continue
+        record.format = serializers.format_of(serializer)
+        return True
+    return False
+
+
+def _next_serializer(value: object, declined: Any) -> Any:
+    cls = type(value)
+    candidates = [*serializers.registered(), *serializers.entry_point_serializers(),
+                  *serializers.builtins()]
+    after = candidates[candidates.index(declined) + 1:]
+    return next((s for s in after if s.matches(cls)
+                 and (s.accepts is None or s.accepts(value))), None)
+
+
+def save_arrow_frame(df: Any, f: BinaryIO) -> None:
+    """The built-in DataFrame serializer: Arrow IPC, when Arrow round-trips the frame."""
+    table = _arrow_table_or_none(df)
+    if table is None:
+        raise serializers.Decline
+    _write_ipc(table, f)
+
+
+def load_arrow_frame(f: BinaryIO) -> Any:
+    import pyarrow as pa
+
+    return _to_pandas(pa.ipc.open_file(pa.BufferReader(f.read())).read_all())
 
 
 def _write_pickle(value: object, f: BinaryIO) -> None:
@@ -249,6 +288,12 @@ def load_artifact(store: ObjectStore, record: ArtifactRecord, *, step: str | Non
         if record.format == "pickle":
             with store.open(record.hash) as f:  # type: ignore[arg-type]
                 return canonical.load(f)
+        if record.format and record.format.startswith(serializers.ENVELOPE_FORMAT_PREFIX):
+            with store.open(record.hash) as f:  # type: ignore[arg-type]
+                return serializers.load_envelope(f)
+        serializer = serializers.by_name(record.format or "")
+        if serializer is not None:
+            return _load_with(store, serializer, record.hash)
     except StoreError:
         raise
     except Exception as exc:
@@ -259,7 +304,19 @@ def load_artifact(store: ObjectStore, record: ArtifactRecord, *, step: str | Non
             hint="the loading environment may lack a package (or a version) the producer had",
             artifact=record.name,
         ) from exc
-    raise StoreError(f"artifact {record.name!r} has unknown format {record.format!r}", step=step)
+    raise StoreError(
+        f"artifact {record.name!r} ({record.type}) was stored by serializer "
+        f"{record.format!r}, which this process does not know", step=step,
+        hint=f"install the package that provides it in the entry-point group "
+        f"{serializers.ENTRY_POINT_GROUP!r}", artifact=record.name)
+
+
+def _load_with(store: ObjectStore, serializer: Any, hash: Any) -> Any:
+    path = store.local_path(hash) if serializer.load_path is not None else None
+    if path is not None:
+        return serializer.load_path(path)
+    with store.open(hash) as f:
+        return serializer.load(f)
 
 
 def load_arrow_table(store: ObjectStore, record: ArtifactRecord, *, step: str | None = None) -> Any:
@@ -311,8 +368,7 @@ def _require_persisted(record: ArtifactRecord, step: str | None) -> None:
     raise ArtifactUnavailable(
         f"artifact {record.name!r} ({record.type}) was not persisted: {record.reason}",
         step=step,
-        hint=f"make {record.name!r} serializable (cloudpickle), or rename it with a leading "
-        "'_' to keep it private to its step and recompute it where it is needed",
+        hint=serializers.register_hint(record.type),
         artifact=record.name,
         reason=record.reason,
     )

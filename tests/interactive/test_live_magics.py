@@ -191,3 +191,12 @@ def test_checkout_loads_a_failed_tasks_inputs(ip: Any, tmp_path: Path, nbflow,
     assert ip.user_ns["data"] == [1, 2, 3]
     assert "no step 'nope'" in usage_error(run(ip, "%nbflow checkout debugme/1/nope"))
     assert "does not exist" in usage_error(run(ip, "%nbflow checkout debugme/9/load"))
+
+
+def test_snapshot_line_magic_is_accepted_live(ip: Any, tmp_path: Path) -> None:
+    (tmp_path / "vocab.txt").write_text("a b")
+    result = run(ip, "%nbflow snapshot vocab.txt\nx = 1")
+    assert result.success and ip.user_ns["x"] == 1
+    message = usage_error(run(ip, "%nbflow snapshot nothing/*.csv"))
+    assert "%nbflow snapshot: nothing/*.csv matches no file" in message
+    assert "GLOB" in usage_error(run(ip, "%nbflow snapshot"))

@@ -102,7 +102,6 @@ def test_objects_round_trip_through_pickle(store: ObjectStore) -> None:
 
     values: dict[str, Any] = {
         "dict": {"a": [1, 2.5, None], "b": ("x", b"y")},
-        "array": np.arange(100_000, dtype="float32").reshape(100, 1000),
         "series": pd.Series([1, 2], index=["a", "b"]),
         "closure": square,
     }
@@ -196,3 +195,21 @@ def test_plain_values_do_not_import_pandas_or_pyarrow(tmp_path: Path) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_numpy_arrays_are_npy_memory_mapped_copy_on_write(store: ObjectStore) -> None:
+    value = np.arange(100_000, dtype="float32").reshape(100, 1000)
+    record = save_artifact(store, "array", value)
+    assert record.persisted and record.format == "npy" and record.shape == [100, 1000]
+    back = load_artifact(store, record)
+    assert type(back) is np.ndarray and isinstance(back.base, np.memmap)  # mapped, same type
+    np.testing.assert_array_equal(back, value)
+    back[0, 0] = -1  # copy-on-write: the stored object is untouched
+    np.testing.assert_array_equal(load_artifact(store, record), value)
+    expected = {"empty": "npy", "masked": "pickle", "objects": "pickle"}
+    others = {"empty": np.zeros(0), "masked": np.ma.masked_array([1, 2], mask=[0, 1]),
+              "objects": np.array([{}, 1], dtype=object)}
+    for name, other in others.items():
+        record = save_artifact(store, "x", other)
+        assert record.format == expected[name], name
+        np.testing.assert_array_equal(load_artifact(store, record), other)

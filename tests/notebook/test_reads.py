@@ -1,0 +1,52 @@
+"""The file and run reads nbflow finds in a cell's code, as a table."""
+
+from __future__ import annotations
+
+import pytest
+
+from nbflow.notebook.reads import Param, file_reads, run_reads, string_constants
+
+PARAMS = frozenset({"dataset", "path"})
+CASES = [
+    ("open('a.txt')", ("a.txt",)),
+    ("json.load(open('cfg.json', 'r'))", ("cfg.json",)),
+    ("open('out.txt', 'w')", None),  # a write is not a read: nothing found
+    ("pd.read_csv(f'data/{dataset}.csv')", ("data/", Param("dataset"), ".csv")),
+    ("pd.read_parquet(path=path)", (Param("path"),)),
+    ("np.load(path)", (Param("path"),)),
+    ("numpy.loadtxt('m.txt')", ("m.txt",)),
+    ("Path('notes.md').read_text()", ("notes.md",)),
+    ("pathlib.Path('b.bin').read_bytes()", ("b.bin",)),
+    ("Path('c.txt').open()", ("c.txt",)),
+    ("DATA = 'd.csv'\npd.read_csv(DATA)", ("d.csv",)),
+]
+
+
+@pytest.mark.parametrize(("source", "expected"), CASES)
+def test_file_reads(source: str, expected: tuple[object, ...] | None) -> None:
+    found = file_reads(source, PARAMS, string_constants([source]))
+    if expected is None:
+        assert found == []
+    else:
+        assert [r.path for r in found] == [expected]
+
+
+@pytest.mark.parametrize("source", ["open(name)", "pd.read_csv(f'{other}.csv')",
+                                    "np.load(os.path.join('a', 'b'))", "pd.read_csv(f'{path!r}')"])
+def test_unresolved_reads_are_reported(source: str) -> None:
+    (read,) = file_reads(source, PARAMS, {})
+    assert read.path is None and read.text in source
+
+
+def test_not_file_reads() -> None:
+    assert file_reads("pd.read_sql('SELECT 1', con)\nx.read()\nopen", PARAMS, {}) == []
+
+
+def test_run_reads() -> None:
+    source = ("import nbflow\nfrom nbflow import Flow, Run\n"
+              "m = Flow('train').latest_successful_run.data.model\n"
+              "r = nbflow.Flow('prep').latest_run\nold = Run('train/4')\n"
+              "dyn = Flow(name).latest_run\n")
+    labels = [r.label for r in run_reads(source)]
+    assert labels == ["Flow('train').latest_successful_run", "Flow('prep').latest_run",
+                      "Run('train/4')"]
