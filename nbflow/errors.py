@@ -12,9 +12,9 @@ from typing import Any
 
 class NbflowError(Exception):
     """Base class. ``cell`` is the 1-based position of the cell in the notebook.
-    ``exit_code`` is what the CLI exits with (see ``nbflow --help``)."""
+    ``cli_exit`` is what the CLI exits with (see ``nbflow --help``)."""
 
-    exit_code = 2  # bad input or usage
+    cli_exit = 2  # bad input or usage
 
     def __init__(
         self,
@@ -109,19 +109,19 @@ class ArtifactUnavailable(NbflowError):
 class CatalogError(NbflowError):
     """The DuckDB catalog cannot be read or written."""
 
-    exit_code = 3
+    cli_exit = 3
 
 
 class QueryError(CatalogError):
     """A query given to ``nbflow sql`` / ``sql()`` is not valid SQL for the catalog."""
 
-    exit_code = 2
+    cli_exit = 2
 
 
 class HomeError(StoreError):
     """The nbflow home is missing, not a folder, or not writable for a writer."""
 
-    exit_code = 3
+    cli_exit = 3
 
 
 class PathspecError(NbflowError):

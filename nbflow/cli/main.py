@@ -80,7 +80,7 @@ def report_errors(function: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return function(*args, **kwargs)
         except NbflowError as exc:
-            _fail(str(exc), exc.exit_code)
+            _fail(str(exc), exc.cli_exit)
         except KeyboardInterrupt:
             _fail("cancelled", EXIT_SIGINT)
         except MemoryError:
