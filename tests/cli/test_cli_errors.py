@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from nbbuild import make_notebook
-from nbtest import EXAMPLES, run_nbflow
+from nbtest import run_nbflow
 
 from nbflow.cli.main import LazyGroup
 
@@ -99,11 +99,12 @@ def test_help_documents_distinct_exit_codes(tmp_path: Path) -> None:
 
 
 def test_why_with_a_no_cache_step_before_another_step(tmp_path: Path) -> None:
-    """example_notebooks/predict.ipynb: --no-cache `fetch` then `predict` (was a KeyError)."""
+    """A --no-cache step, then a step reading it (was a KeyError)."""
     home = tmp_path / ".nbflow"
-    make_notebook(["x = 1"], tmp_path / "seed.ipynb")
-    assert run_nbflow("execute", "seed.ipynb", home=home, cwd=tmp_path).returncode == 0
-    done = run_nbflow("why", str(EXAMPLES / "predict.ipynb"), home=home, cwd=tmp_path)
+    make_notebook(["%load_ext nbflow", "%%step fetch --no-cache\nmodel = 3",
+                   "%%step predict\nout = model * 2"], tmp_path / "nc.ipynb")
+    assert run_nbflow("execute", "nc.ipynb", home=home, cwd=tmp_path).returncode == 0
+    done = run_nbflow("why", "nc.ipynb", home=home, cwd=tmp_path)
     assert "Traceback" not in done.stderr, done.stderr
     assert done.returncode == 0, done.stderr
     assert "--no-cache" in done.stdout and "upstream step 'fetch' runs" in done.stdout
