@@ -56,7 +56,8 @@ def test_unserializable_artifact_fails_only_its_reader(tmp_path: Path, nbflow, h
     assert "step 'use_lock'" in done.stderr and "'lock'" in done.stderr
     # the reader's error names what it read, who could not store it, and why
     assert re.search(r"step 'use_lock': reads 'lock', which step 'make' could not store: "
-                     r"TypeError: .*pickle", done.stderr), done.stderr
+                     r"_thread\.lock could not be stored: TypeError: .*pickle.* — to store it, "
+                     r"register a serializer for _thread\.lock", done.stderr), done.stderr
 
 
 def test_retry_reruns_a_failed_task(tmp_path: Path, nbflow, home: Path) -> None:
