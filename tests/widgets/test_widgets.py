@@ -159,7 +159,12 @@ def test_history_polls_while_a_run_is_in_progress(catalog: dict[str, Any]) -> No
             assert time.monotonic() < deadline, "the history did not notice the run ended"
             time.sleep(0.2)
         assert history.table.options[0][0].startswith("✓ demo/4")
-        dag = history.detail.children[0].dag.value  # the selected run's view followed it
+        deadline = time.monotonic() + 10  # the selected run's view follows it on its own poll
+        while not re.search(r'data-step="report" data-state="(succeeded|cached)"',
+                            history.detail.children[0].dag.value):
+            assert time.monotonic() < deadline, history.detail.children[0].dag.value
+            time.sleep(0.2)
+        dag = history.detail.children[0].dag.value
         assert re.search(r'data-step="report" data-state="(succeeded|cached)"', dag)
         assert 'data-step="load" data-state="succeeded"' in dag  # `pause` changed: load ran
     finally:
