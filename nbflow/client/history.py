@@ -104,7 +104,7 @@ class StepState:
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 def _catalog(home: Home | str | None) -> Catalog:

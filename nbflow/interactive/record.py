@@ -14,6 +14,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -100,9 +101,9 @@ def record_step(recording: Recording, step: StepSpec, parts: Any, user_ns: dict[
 
 
 def _utc(epoch: float) -> Any:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    return datetime.fromtimestamp(epoch, timezone.utc).replace(tzinfo=None)
+    return datetime.fromtimestamp(epoch, UTC).replace(tzinfo=None)
 
 
 def _spec(recording: Recording) -> tuple[NotebookSpec, Any]:

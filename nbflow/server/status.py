@@ -25,7 +25,7 @@ def _has_catalog(home: Home) -> bool:
 
 def _iso(value: dt.datetime | None) -> str | None:
     """Catalog times are naive UTC; the browser gets ISO 8601 with the zone."""
-    return None if value is None else value.replace(tzinfo=dt.timezone.utc).isoformat()
+    return None if value is None else value.replace(tzinfo=dt.UTC).isoformat()
 
 
 def run_history(home: Home, flow: str, *, limit: int = 100) -> list[dict[str, Any]]:
@@ -59,7 +59,7 @@ def run_status(home: Home, flow: str, run: str | None, root_dir: str) -> dict[st
 
 def _run_json(run: Any) -> dict[str, Any]:
     started, ended = run.created_at, run.finished_at
-    end = ended or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    end = ended or dt.datetime.now(dt.UTC).replace(tzinfo=None)
     return {"id": run.pathspec, "status": run.status, "started": _iso(started),
             "ended": _iso(ended),
             "duration": max(0.0, (end - started).total_seconds()) if started else None}

@@ -117,7 +117,7 @@ CREATE OR REPLACE TEMP VIEW tasks AS
 def _ts(epoch: float | None) -> dt.datetime | None:
     if epoch is None:
         return None
-    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).replace(tzinfo=None)
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).replace(tzinfo=None)
 
 
 def _json_default(value: Any) -> Any:

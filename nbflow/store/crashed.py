@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import socket
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -31,9 +31,8 @@ def _driver_alive(pid: int | None, started_at: datetime | None) -> bool:
         return False
     if started_at is None:
         return True
-    from datetime import timezone
 
-    started = started_at.replace(tzinfo=timezone.utc).timestamp()
+    started = started_at.replace(tzinfo=UTC).timestamp()
     return created <= started + 1.0  # a pid reused by a process born after the run began
 
 
@@ -45,9 +44,8 @@ def looks_crashed(status: str, host: str | None, pid: int | None,
 
 
 def _epoch(value: datetime | None) -> float | None:
-    from datetime import timezone
 
-    return None if value is None else value.replace(tzinfo=timezone.utc).timestamp()
+    return None if value is None else value.replace(tzinfo=UTC).timestamp()
 
 
 def died_at(home: Home | None, flow: str, run_id: int, last_event: datetime | None,
@@ -100,6 +98,5 @@ def crash_statements(flow: str, run_id: int, ended: float) -> list[tuple[str, li
 
 
 def _utc(epoch: float) -> Any:
-    from datetime import timezone
 
-    return datetime.fromtimestamp(epoch, tz=timezone.utc).replace(tzinfo=None)
+    return datetime.fromtimestamp(epoch, tz=UTC).replace(tzinfo=None)

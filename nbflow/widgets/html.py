@@ -70,7 +70,7 @@ def local_time(value: dt.datetime | None) -> str:
     """A catalog timestamp (naive UTC) in the viewer's local time."""
     if value is None:
         return ""
-    return value.replace(tzinfo=dt.timezone.utc).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    return value.replace(tzinfo=dt.UTC).astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
 def short_value(value: Any, size: int = 40) -> str:

@@ -92,7 +92,7 @@ def test_a_crashed_run_ends_when_its_driver_died(tmp_path: Path, home: Path,
     time.sleep(1.5)
     proc.send_signal(signal.SIGKILL)
     proc.communicate()
-    killed = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    killed = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     assert _gone(pid), "the task's kernel outlived its driver"
     time.sleep(2)  # the crash is noticed later than it happened
     before = sorted(p.name for p in home.rglob("*"))
