@@ -71,7 +71,11 @@ def test_retry_reruns_a_failed_task(tmp_path: Path, nbflow, home: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "attempts.txt").read_text() == "2"
     assert query(home, "SELECT status, attempt FROM tasks") == [("succeeded", 2)]
-    assert "retrying (1/2)" in done.stderr
+    # the retry line and the catalog both say why the attempt failed
+    line = next(ln for ln in done.stderr.splitlines() if "retrying (1/2)" in ln)
+    assert "AssertionError: the first attempt fails" in line
+    (errors,) = query(home, "SELECT retry_errors FROM tasks")[0]
+    assert errors.startswith("attempt 1: ") and "the first attempt fails" in errors
 
 
 def test_timeout_kills_a_hung_task(tmp_path: Path, nbflow, home: Path) -> None:

@@ -110,18 +110,3 @@ def test_a_crashed_run_ends_when_its_driver_died(tmp_path: Path, home: Path,
     assert tasks.values.tolist() == [["quick", "succeeded"], ["sleepy", "failed"]]
     assert query(home, "SELECT status FROM nbflow.main.runs") == [("running",)]  # unwritten
     assert sorted(p.name for p in home.rglob("*")) == before
-
-
-def test_a_retried_task_says_why_its_attempt_failed(tmp_path: Path, home: Path, nbflow) -> None:
-    nb = make_notebook([
-        "import pathlib",
-        "%%step flaky --retry 2\np = pathlib.Path('attempts.txt')\n"
-        "k = int(p.read_text()) if p.exists() else 0\np.write_text(str(k + 1))\n"
-        "assert k >= 1, 'the first attempt fails'",
-    ], tmp_path / "flaky.ipynb")
-    done = nbflow("execute", str(nb))
-    assert done.returncode == 0, done.stderr
-    line = next(ln for ln in done.stderr.splitlines() if "retrying" in ln)
-    assert "AssertionError: the first attempt fails" in line
-    (errors,) = query(home, "SELECT retry_errors FROM tasks")[0]
-    assert errors.startswith("attempt 1: ") and "the first attempt fails" in errors
