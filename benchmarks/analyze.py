@@ -34,41 +34,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from nbbuild import big_notebook  # noqa: E402
+
 TOKEN = "nbflow-bench"
 
 
 def generate(n_cells: int) -> dict[str, Any]:
-    """A notebook of ``n_cells`` cells: setup, parameters, then steps and markdown
+    """The shared benchmark notebook (``tests/nbbuild.py``: ``big_notebook``, also timed by
+    ``benchmarks/reading.py``) as plain JSON: setup, parameters, then steps and markdown
     alternating (half the cells are steps); each step reads two earlier steps' outputs."""
-    cells: list[dict[str, Any]] = [
-        _code("import math\n%load_ext nbflow"),
-        _code("scale = 2.0\nn = 10\nlabel = 'bench'", tags=["parameters"]),
-    ]
-    steps = 0
-    while len(cells) < n_cells:
-        if len(cells) % 2 == 0:
-            i = steps
-            reads = [f"v{j}" for j in (i - 1, i // 2) if 0 <= j < i]
-            body = " + ".join(reads) if reads else "n"
-            cells.append(_code(
-                f"%%step s{i}\n# step {i}: a few lines, as a real step has\n"
-                f"values = [x * scale for x in range({body} % 7 + 3)]\n"
-                f"v{i} = sum(values) + math.sqrt(len(values))\n"
-                f"report{i} = {{'label': label, 'n': len(values), 'v': v{i}}}"))
-            steps += 1
-        else:
-            cells.append({"cell_type": "markdown", "id": f"m{len(cells)}", "metadata": {},
-                          "source": f"## Notes {len(cells)}\nWhat the next step does."})
-    return {"cells": cells, "metadata": {"kernelspec": {"name": "python3",
-            "display_name": "Python 3", "language": "python"}}, "nbformat": 4,
-            "nbformat_minor": 5}
-
-
-def _code(source: str, tags: list[str] | None = None) -> dict[str, Any]:
-    _code.count = getattr(_code, "count", 0) + 1  # type: ignore[attr-defined]
-    return {"cell_type": "code", "id": f"c{_code.count}",  # type: ignore[attr-defined]
-            "metadata": {"tags": tags} if tags else {}, "source": source, "outputs": [],
-            "execution_count": None}
+    nb: dict[str, Any] = json.loads(json.dumps(big_notebook(n_cells)))
+    return nb
 
 
 class Edits:

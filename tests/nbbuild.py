@@ -41,6 +41,32 @@ def build_notebook(cells: list[Cell], *, kernel_name: str = "python3") -> Any:
     return nb
 
 
+def big_notebook(n_cells: int) -> Any:
+    """A generated notebook of ``n_cells`` cells for benchmarks of the reading side:
+    setup, parameters, then steps and markdown alternating (half the cells are steps);
+    each step reads two earlier steps' outputs, as ``v{i-1}`` and ``v{i//2}``. Pure
+    Python, so running it costs a task per step and nothing else."""
+    cells: list[Cell] = [
+        "import math\n%load_ext nbflow",
+        ("scale = 2.0\nn = 10\nlabel = 'bench'", ["parameters"]),
+    ]
+    steps = 0
+    while len(cells) < n_cells:
+        if len(cells) % 2 == 0:
+            i = steps
+            reads = [f"v{j}" for j in (i - 1, i // 2) if 0 <= j < i]
+            body = " + ".join(reads) if reads else "n"
+            cells.append(
+                f"%%step s{i}\n# step {i}: a few lines, as a real step has\n"
+                f"values = [x * scale for x in range(int({body}) % 7 + 3)]\n"
+                f"v{i} = sum(values) + math.sqrt(len(values))\n"
+                f"report{i} = {{'label': label, 'n': len(values), 'v': v{i}}}")
+            steps += 1
+        else:
+            cells.append(md(f"## Notes {len(cells)}\nWhat the next step does."))
+    return build_notebook(cells)
+
+
 def make_notebook(cells: list[Cell], path: str | Path, *, kernel_name: str = "python3") -> Path:
     """Write the notebook to ``path`` and return the path."""
     path = Path(path)

@@ -24,18 +24,19 @@ def why(notebook: str, step: str | None, params: tuple[tuple[str, str], ...],
     """Say, for each step of NOTEBOOK (or just STEP), whether `nbflow execute` would reuse it
     or run it, and what changed if it runs. Starts no kernel."""
     from nbflow.errors import NbflowError
+    from nbflow.graph.build import build_dag
     from nbflow.notebook.params import resolve_parameters
-    from nbflow.run.driver import prepare
-    from nbflow.run.request import yaml_values
+    from nbflow.notebook.reader import read_notebook
     from nbflow.run.why import explain_notebook
     from nbflow.store.home import Home
 
-    spec, dag = prepare(notebook)
+    spec = read_notebook(notebook)
+    dag = build_dag(spec)
     if step is not None and step not in {s.name for s in dag.steps}:
         raise NbflowError(f"no step {step!r} in {notebook}",
                           hint=f"steps: {', '.join(s.name for s in dag.steps)}")
     values = resolve_parameters(spec.parameters, cli=dict(params), raw=dict(raw),
-                                yaml_values=yaml_values(files, yamls), env=os.environ,
+                                yaml_values=_yaml_values(files, yamls), env=os.environ,
                                 notebook=notebook)
     where = Home(home).require()
     click.echo(f"home: {where.url}", err=True)
@@ -51,3 +52,11 @@ def why(notebook: str, step: str | None, params: tuple[tuple[str, str], ...],
         click.echo(head + click.style(verdict.action, fg=colour))
         for reason in verdict.reasons:
             click.echo(f"{'':<26}- {reason}")
+
+
+def _yaml_values(files: tuple[str, ...], yamls: tuple[str, ...]) -> dict[str, object]:
+    if not files and not yamls:
+        return {}  # importing yaml costs more than the rest of a small `why`
+    from nbflow.run.request import yaml_values
+
+    return yaml_values(files, yamls)

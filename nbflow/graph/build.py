@@ -82,21 +82,28 @@ def parallel_output_warnings(dag: Dag) -> list[str]:
     """Two steps that may run at the same time output a public name that a later step
     reads: which value it gets then depends on cell order alone, usually a mistake.
     A name no step reads afterwards is harmless (e.g. a scratch ``fig`` in both).
-    Linear in the notebook but for the pairs that share a name (the lab re-checks a
-    400-cell notebook on every edit)."""
-    upstream = _ancestor_sets(dag)
+    Linear in the notebook but for the pairs that share a name some later step reads
+    (the lab re-checks a 400-cell notebook on every edit; a scratch name such as
+    ``values`` bound by every step costs nothing)."""
     steps = dag.steps
+    readers = _readers_by_producer(dag)
+    upstream: dict[StepName, frozenset[StepName]] | None = None
     shared: dict[tuple[int, int], set[str]] = {}
     producers: dict[str, list[int]] = {}
     for j, second in enumerate(steps):
         for name in exports(second):
-            for i in producers.setdefault(name, []):
-                first = steps[i]
-                if first.name in upstream[second.name] or second.name in upstream[first.name]:
-                    continue  # one waits for the other: the later cell wins, as intended
-                shared.setdefault((i, j), set()).add(name)
-            producers[name].append(j)
-    readers = _readers_by_producer(dag)
+            earlier = producers.setdefault(name, [])
+            # only a value some later step reads from `second` can be the wrong one
+            if earlier and any(s.cell > second.cell
+                               for s in readers.get((second.name, name), ())):
+                if upstream is None:
+                    upstream = _ancestor_sets(dag)
+                for i in earlier:
+                    first = steps[i]
+                    if first.name in upstream[second.name] or second.name in upstream[first.name]:
+                        continue  # one waits for the other: the later cell wins, as intended
+                    shared.setdefault((i, j), set()).add(name)
+            earlier.append(j)
     found = []
     for i, j in sorted(shared):
         first, second = steps[i], steps[j]

@@ -25,8 +25,10 @@ def validate(
         *check_branch_names(spec),
         *check_step_vs_parameter(spec),
     ]
-    for check in READ_CHECKS:
-        problems += check(spec, resolved)
+    unresolved = _unresolved_reads(spec, resolved)
+    problems += check_foreach_sources(spec, resolved)
+    for check in (check_later_definitions, check_branch_locals, check_private_reads):
+        problems += check(spec, resolved, unresolved)
     return sorted(problems, key=lambda p: p.cell or 0)
 
 
@@ -81,9 +83,15 @@ def check_cycles(
 
 def check_branch_names(spec: NotebookSpec) -> list[DagError]:
     params = {p.name: p for p in spec.parameters}
+    branches = [s for s in spec.steps if s.kind == "branch"]
+    names = {b.name for b in branches}
+    binders: dict[str, StepSpec] = {}  # each branch name's first step that binds it
+    for step in spec.steps if branches else ():
+        for name in step.outputs & names:
+            binders.setdefault(name, step)
     problems = []
-    for branch in (s for s in spec.steps if s.kind == "branch"):
-        clash = _branch_clash(spec, branch, params)
+    for branch in branches:
+        clash = _branch_clash(spec, branch, params, binders)
         if clash:
             problems.append(_error(
                 spec, branch,
@@ -94,15 +102,16 @@ def check_branch_names(spec: NotebookSpec) -> list[DagError]:
     return problems
 
 
-def _branch_clash(spec: NotebookSpec, branch: StepSpec, params: Mapping[str, object]) -> str | None:
+def _branch_clash(spec: NotebookSpec, branch: StepSpec, params: Mapping[str, object],
+                  binders: Mapping[str, StepSpec]) -> str | None:
     if branch.name in params:
         return "a parameter"
     if branch.name in spec.setup_outputs:
         return "a name bound by a setup cell"
-    for step in spec.steps:
-        if branch.name in step.outputs:
-            where = "its own cell" if step is branch else f"step {step.name!r} (cell {step.cell})"
-            return f"a variable bound by {where}"
+    step = binders.get(branch.name)
+    if step is not None:
+        where = "its own cell" if step is branch else f"step {step.name!r} (cell {step.cell})"
+        return f"a variable bound by {where}"
     return None
 
 
@@ -135,9 +144,10 @@ def check_foreach_sources(spec: NotebookSpec, resolved: Resolved) -> list[DagErr
     return problems
 
 
-def check_later_definitions(spec: NotebookSpec, resolved: Resolved) -> list[DagError]:
+def check_later_definitions(spec: NotebookSpec, resolved: Resolved,
+                            unresolved: Unresolved | None = None) -> list[DagError]:
     problems = []
-    for index, step, name in _unresolved_reads(spec, resolved):
+    for index, step, name in _or_unresolved(spec, resolved, unresolved):
         producer = _later_producer(spec, index + 1, name)
         if producer is not None and _earlier_branch(spec, index, name) is None:
             problems.append(_error(
@@ -150,9 +160,10 @@ def check_later_definitions(spec: NotebookSpec, resolved: Resolved) -> list[DagE
     return problems
 
 
-def check_branch_locals(spec: NotebookSpec, resolved: Resolved) -> list[DagError]:
+def check_branch_locals(spec: NotebookSpec, resolved: Resolved,
+                        unresolved: Unresolved | None = None) -> list[DagError]:
     problems = []
-    for index, step, name in _unresolved_reads(spec, resolved):
+    for index, step, name in _or_unresolved(spec, resolved, unresolved):
         branch = _earlier_branch(spec, index, name)
         if branch is not None:
             problems.append(_error(
@@ -165,9 +176,10 @@ def check_branch_locals(spec: NotebookSpec, resolved: Resolved) -> list[DagError
     return problems
 
 
-def check_private_reads(spec: NotebookSpec, resolved: Resolved) -> list[DagError]:
+def check_private_reads(spec: NotebookSpec, resolved: Resolved,
+                        unresolved: Unresolved | None = None) -> list[DagError]:
     problems = []
-    for index, step, name in _unresolved_reads(spec, resolved):
+    for index, step, name in _or_unresolved(spec, resolved, unresolved):
         if not name.startswith("_"):
             continue
         producer = next((s for s in reversed(spec.steps[:index]) if name in s.outputs), None)
@@ -179,6 +191,14 @@ def check_private_reads(spec: NotebookSpec, resolved: Resolved) -> list[DagError
                 f"rename it without the leading underscore in cell {producer.cell} and here",
             ))  # fmt: skip
     return problems
+
+
+Unresolved = list[tuple[int, StepSpec, str]]
+
+
+def _or_unresolved(spec: NotebookSpec, resolved: Resolved,
+                   unresolved: Unresolved | None) -> Unresolved:
+    return _unresolved_reads(spec, resolved) if unresolved is None else unresolved
 
 
 def _unresolved_reads(spec: NotebookSpec, resolved: Resolved) -> list[tuple[int, StepSpec, str]]:

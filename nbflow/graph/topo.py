@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Protocol
 
 from nbflow.errors import DagError
@@ -72,15 +72,58 @@ def _reach(edges: Mapping[StepName, Sequence[StepName]], start: StepName) -> fro
 def find_cycles(
     parents: Mapping[StepName, Sequence[StepName]], order: Iterable[StepName]
 ) -> list[list[StepName]]:
-    """Groups of steps that wait for each other (incl. a step waiting for itself), in ``order``."""
+    """Groups of steps that wait for each other (incl. a step waiting for itself), in ``order``.
+    Linear in the edges (strongly connected components), however long the chains."""
     order = list(order)
-    reach = {name: _reach(parents, name) for name in order}
-    cycles: list[list[StepName]] = []
-    placed: set[StepName] = set()
+    component = _components(parents, order)
+    size: dict[int, int] = {}
+    for number in component.values():
+        size[number] = size.get(number, 0) + 1
+    groups: dict[int, list[StepName]] = {}
     for name in order:
-        if name in placed or name not in reach[name]:
+        groups.setdefault(component[name], []).append(name)
+    return [group for number, group in groups.items()  # in order of each group's first step
+            if size[number] > 1 or group[0] in parents.get(group[0], ())]
+
+
+def _components(parents: Mapping[StepName, Sequence[StepName]],
+                starts: Iterable[StepName]) -> dict[StepName, int]:
+    """Each name's strongly connected component (Tarjan's algorithm, without recursion)."""
+    index: dict[StepName, int] = {}
+    low: dict[StepName, int] = {}
+    component: dict[StepName, int] = {}
+    stack: list[StepName] = []
+    on_stack: set[StepName] = set()
+
+    def enter(name: StepName) -> tuple[StepName, Iterator[StepName]]:
+        index[name] = low[name] = len(index)
+        stack.append(name)
+        on_stack.add(name)
+        return name, iter(parents.get(name, ()))
+
+    for start in starts:
+        if start in index:
             continue
-        group = [other for other in order if other in reach[name] and name in reach[other]]
-        placed.update(group)
-        cycles.append(group)
-    return cycles
+        work = [enter(start)]
+        while work:
+            name, edges = work[-1]
+            for parent in edges:
+                if parent not in index:
+                    work.append(enter(parent))
+                    break
+                if parent in on_stack:
+                    low[name] = min(low[name], index[parent])
+            else:
+                work.pop()
+                if work:
+                    above = work[-1][0]
+                    low[above] = min(low[above], low[name])
+                if low[name] == index[name]:
+                    number = len(component)  # any number unique to this component
+                    while True:
+                        member = stack.pop()
+                        on_stack.discard(member)
+                        component[member] = number
+                        if member == name:
+                            break
+    return component

@@ -21,7 +21,8 @@ from nbflow.errors import NotebookError
 from nbflow.notebook import _scopes
 from nbflow.notebook._scopes import MUTATING_METHODS, mutated_roots, scan
 
-__all__ = ["MUTATING_METHODS", "NameInfo", "analyze", "imported_names", "parse_cell", "to_python"]
+__all__ = ["MUTATING_METHODS", "NameInfo", "analyze", "imported_names", "parse_cell",
+           "parsed", "to_python"]
 
 KERNEL_NAMES = frozenset({"get_ipython", "display", "In", "Out", "exit", "quit"})
 NOT_INPUTS = frozenset(dir(builtins)) | KERNEL_NAMES
@@ -51,24 +52,41 @@ def magic_lines(source: str) -> list[str]:
     return [line.strip() for line in _BARE_MAGIC.findall(source)]
 
 
-@lru_cache(maxsize=4096)  # a pure function of the text; the lab re-analyses on every edit
 def to_python(source: str) -> str:
     """Turn IPython syntax (``%magic``, ``!cmd``, ``x?``) into Python with the same lines."""
+    return _translated(source)[0]
+
+
+def parsed(source: str) -> ast.Module | None:
+    """The cell's tree (IPython syntax allowed), or None if it does not parse. Parsed once
+    per text and shared by every reader of the cell: callers must not change it."""
+    tree = _translated(source)[1]
+    return tree if isinstance(tree, ast.Module) else None
+
+
+# A pure function of the text, shared by every analysis of a cell (names, file and run
+# reads, cache keys): each cell is parsed once per process, and the lab, which
+# re-analyses on every edit, parses only the cells that changed.
+@lru_cache(maxsize=8192)
+def _translated(source: str) -> tuple[str, ast.Module | SyntaxError]:
+    """``(python, tree)``: the cell as Python and its tree, or the SyntaxError."""
     # `%time stmt` / `%%time` run their code in the user namespace: keep it visible.
     source = _TIME_CELL.sub("", _TIME_LINE.sub(r"\1", source), count=1)
     # Importing IPython costs ~0.3 s: skip it for cells that are (nearly) plain Python.
     for candidate in (source, _BARE_MAGIC.sub("", source)):
         try:
-            ast.parse(candidate)
+            return candidate, ast.parse(candidate)
         except SyntaxError:
             continue
-        return candidate
     blank = len(source) - len(source.lstrip("\n"))
     try:
-        python: str = _transformer().transform_cell(source)
+        python: str = "\n" * blank + _transformer().transform_cell(source)
     except Exception:  # a tokenizer error: let ast.parse report it with a line number
-        return source
-    return "\n" * blank + python
+        python = source
+    try:
+        return python, ast.parse(python)
+    except SyntaxError as exc:
+        return python, exc.with_traceback(None)
 
 
 def parse_cell(
@@ -79,35 +97,44 @@ def parse_cell(
     notebook: str | None = None,
     line_offset: int = 0,
 ) -> ast.Module:
-    """Parse a cell body (IPython syntax allowed); a SyntaxError names cell, step and line."""
-    try:
-        return ast.parse(to_python(source))
-    except SyntaxError as exc:
-        line = (exc.lineno or 1) + line_offset
-        raise NotebookError(
-            f"syntax error on line {line} of the cell: {exc.msg}",
-            cell=cell,
-            step=step,
-            notebook=notebook,
-            hint="fix the line; nbflow cannot work out what the cell reads and binds until it parses",
-            line=line,
-        ) from None
+    """Parse a cell body (IPython syntax allowed); a SyntaxError names cell, step and line.
+    The tree is shared (see :func:`parsed`): do not change it."""
+    tree = _translated(source)[1]
+    if isinstance(tree, ast.Module):
+        return tree
+    line = (tree.lineno or 1) + line_offset
+    raise NotebookError(
+        f"syntax error on line {line} of the cell: {tree.msg}",
+        cell=cell,
+        step=step,
+        notebook=notebook,
+        hint="fix the line; nbflow cannot work out what the cell reads and binds until it parses",
+        line=line,
+    )
 
 
 @lru_cache(maxsize=4096)
 def imported_names(source: str) -> frozenset[str]:
     """Names bound by import statements outside functions (modules, as a rule)."""
-    try:
-        tree = ast.parse(to_python(source))
-    except SyntaxError:
+    tree = parsed(source)
+    if tree is None:
         return frozenset()
-    own, _ = _scopes.split_scope(tree.body)
-    return frozenset(
-        name
-        for node in own
-        if isinstance(node, (ast.Import, ast.ImportFrom))
-        for name in _scopes.bound_names(node)
-    )
+    found: set[str] = set()
+    # Only statements hold imports: walk the statement lists (if/for/while/try/with/match
+    # bodies), not the expressions, and not into function or class bodies.
+    stack: list[ast.AST] = list(tree.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            found.update(_scopes.bound_names(node))
+        elif not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            for name in _STATEMENT_LISTS:
+                stack.extend(getattr(node, name, ()))
+    return frozenset(found)
+
+
+# The fields of a statement (or handler, or match case) that hold statements.
+_STATEMENT_LISTS = ("body", "orelse", "finalbody", "handlers", "cases")
 
 
 def analyze(

@@ -16,9 +16,11 @@ Two kinds of read matter to the cache:
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
-from nbflow.notebook.names import to_python
+from nbflow.notebook.names import parsed, to_python
 from nbflow.notebook.spec import NotebookSpec, StepSpec
 
 
@@ -78,6 +80,10 @@ _LOADERS = {"np": {"load", "loadtxt", "genfromtxt", "fromfile"},
 _PATH_KEYWORDS = ("file", "fname", "filepath_or_buffer", "path", "path_or_buf", "io", "source")
 _CLIENT_CLASSES = {"Flow", "Run", "Step", "Task"}
 _WHICH = {"latest_successful_run", "latest_run"}
+# Every read found below names one of these in the code: a cell whose (ASCII) text has
+# none of them has no read. (Non-ASCII identifiers are normalized by the parser, so a
+# text that is not ASCII is always walked.)
+_MAY_READ = re.compile(r"open|read_|load|fromfile|genfromtxt|Flow|Run|Step|Task")
 
 
 def string_constants(sources: list[str]) -> dict[str, str]:
@@ -85,59 +91,78 @@ def string_constants(sources: list[str]) -> dict[str, str]:
     found: dict[str, str] = {}
     rebound: set[str] = set()
     for source in sources:
-        tree = _parse(source)
-        if tree is None:
-            continue
-        for node in tree.body:
-            if (isinstance(node, ast.Assign) and len(node.targets) == 1
-                    and isinstance(node.targets[0], ast.Name)):
-                name = node.targets[0].id
-                value = node.value
-                if (name not in found and isinstance(value, ast.Constant)
-                        and isinstance(value.value, str)):
-                    found[name] = value.value
-                else:
-                    rebound.add(name)
+        for name, value in _assignments(source):
+            if name not in found and value is not None:
+                found[name] = value
+            else:
+                rebound.add(name)
     return {k: v for k, v in found.items() if k not in rebound}
+
+
+@lru_cache(maxsize=8192)
+def _assignments(source: str) -> tuple[tuple[str, str | None], ...]:
+    """The cell's top-level ``NAME = ...`` statements in order: (name, the string literal
+    or None for any other value)."""
+    tree = parsed(source)
+    if tree is None:
+        return ()
+    found = []
+    for node in tree.body:
+        if (isinstance(node, ast.Assign) and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Name)):
+            value = node.value
+            literal = (value.value if isinstance(value, ast.Constant)
+                       and isinstance(value.value, str) else None)
+            found.append((node.targets[0].id, literal))
+    return tuple(found)
 
 
 def file_reads(source: str, parameters: frozenset[str], constants: dict[str, str]) -> list[FileRead]:
     """Every file read the cell's code makes, resolvable or not."""
-    tree = _parse(source)
-    if tree is None:
-        return []
-    reads = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call):
-            found = _file_read(node, parameters, constants)
-            if found is not None:
-                reads.append(found)
+    reads = [FileRead(line, label, _pieces(target, parameters, constants), text)
+             for line, label, target, text in _read_calls(source)]
     return sorted(reads, key=lambda r: (r.line, r.call))
+
+
+def _read_calls(source: str) -> tuple[tuple[int, str, ast.expr | None, str], ...]:
+    """The calls that read a file: (line, what reads, the path expression, its text).
+    Which path each names depends on the parameters and constants around the cell, so
+    that part is left to :func:`file_reads`."""
+    return _cell_reads(source)[0]
 
 
 def run_reads(source: str) -> list[RunRead]:
     """Every read of another run through the client API that names its flow literally."""
-    tree = _parse(source)
+    return list(_cell_reads(source)[1])
+
+
+@lru_cache(maxsize=8192)
+def _cell_reads(source: str) -> tuple[tuple[tuple[int, str, ast.expr | None, str], ...],
+                                      tuple[RunRead, ...]]:
+    """File-read calls and run reads of one cell text, found in one walk of its tree."""
+    tree = parsed(source)
     if tree is None:
-        return []
-    reads = []
+        return (), ()
+    python = to_python(source)
+    if python.isascii() and _MAY_READ.search(python) is None:
+        return (), ()  # no name a read needs is in the text: no walk (most cells)
+    calls = []
+    runs = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.Attribute) and node.attr in _WHICH:
-            flow = _client_call(node.value, {"Flow"})
-            if flow is not None:
-                reads.append(RunRead(node.lineno, flow, node.attr))
-        elif isinstance(node, ast.Call):
+        if isinstance(node, ast.Call):
+            call = _file_read(node)
+            if call is not None:
+                label, target = call
+                text = ast.unparse(target) if target is not None else "?"
+                calls.append((node.lineno, label, target, text))
             spec = _client_call(node, _CLIENT_CLASSES - {"Flow"})
             if spec is not None and "/" in spec:
-                reads.append(RunRead(node.lineno, spec.split("/")[0], "pathspec", spec))
-    return sorted(set(reads), key=lambda r: (r.line, r.flow, r.which))
-
-
-def _parse(source: str) -> ast.Module | None:
-    try:
-        return ast.parse(to_python(source))
-    except SyntaxError:
-        return None
+                runs.append(RunRead(node.lineno, spec.split("/")[0], "pathspec", spec))
+        elif isinstance(node, ast.Attribute) and node.attr in _WHICH:
+            flow = _client_call(node.value, {"Flow"})
+            if flow is not None:
+                runs.append(RunRead(node.lineno, flow, node.attr))
+    return tuple(calls), tuple(sorted(set(runs), key=lambda r: (r.line, r.flow, r.which)))
 
 
 def _client_call(node: ast.AST, classes: set[str]) -> str | None:
@@ -153,32 +178,26 @@ def _client_call(node: ast.AST, classes: set[str]) -> str | None:
     return None
 
 
-def _file_read(call: ast.Call, parameters: frozenset[str],
-               constants: dict[str, str]) -> FileRead | None:
+def _file_read(call: ast.Call) -> tuple[str, ast.expr | None] | None:
+    """(what reads, the path expression) if ``call`` reads a file."""
     func = call.func
-    target: ast.expr | None = None
-    label = ""
     if isinstance(func, ast.Name) and func.id == "open":
         if _writes(call, 1):
             return None
-        target, label = _argument(call), "open"
-    elif isinstance(func, ast.Attribute):
+        return "open", _argument(call)
+    if isinstance(func, ast.Attribute):
         receiver = func.value
         if func.attr in _READ_TEXT and _is_path_call(receiver):
             if func.attr == "open" and _writes(call, 0):
                 return None
             assert isinstance(receiver, ast.Call)
-            target, label = _argument(receiver), f"Path(...).{func.attr}"
-        elif isinstance(receiver, ast.Name) and func.attr in _LOADERS.get(receiver.id, ()):
-            target, label = _argument(call), f"{receiver.id}.{func.attr}"
-        elif (isinstance(receiver, ast.Name) and func.attr.startswith("read_")
-              and func.attr not in _NOT_FILES and func.attr not in _READ_TEXT):
-            target, label = _argument(call), f"{receiver.id}.{func.attr}"
-    if not label:
-        return None
-    text = ast.unparse(target) if target is not None else "?"
-    line = call.lineno
-    return FileRead(line, label, _pieces(target, parameters, constants), text)
+            return f"Path(...).{func.attr}", _argument(receiver)
+        if isinstance(receiver, ast.Name) and func.attr in _LOADERS.get(receiver.id, ()):
+            return f"{receiver.id}.{func.attr}", _argument(call)
+        if (isinstance(receiver, ast.Name) and func.attr.startswith("read_")
+                and func.attr not in _NOT_FILES and func.attr not in _READ_TEXT):
+            return f"{receiver.id}.{func.attr}", _argument(call)
+    return None
 
 
 def _is_path_call(node: ast.expr) -> bool:

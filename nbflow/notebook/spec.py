@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 from nbflow.ids import FlowName, StepName
@@ -74,7 +75,7 @@ class StepSpec:
     def body_reads(self) -> frozenset[str]:
         return self.inputs if self.body_inputs is None else self.body_inputs
 
-    @property
+    @cached_property  # read many times per analysis (edges, checks, warnings, keys)
     def public_outputs(self) -> frozenset[str]:
         return frozenset(n for n in self.outputs if not n.startswith("_"))
 

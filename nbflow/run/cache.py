@@ -14,6 +14,7 @@ The parts are kept too, so ``nbflow why`` can say which one changed.
 from __future__ import annotations
 
 import ast
+import functools
 import glob
 import hashlib
 import json
@@ -21,12 +22,12 @@ import os
 import re
 import shlex
 import shutil
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from nbflow.errors import NbflowError
 from nbflow.notebook import reads
-from nbflow.notebook.names import magic_lines, to_python
+from nbflow.notebook.names import magic_lines, parsed, to_python
 from nbflow.notebook.spec import NotebookSpec, StepSpec
 from nbflow.store import canonical
 from nbflow.store.serialize import FORMAT_VERSION
@@ -47,14 +48,13 @@ def value_digest(value: Any) -> str:
     return _digest(canonical.encode(value))
 
 
+@functools.lru_cache(maxsize=8192)  # a pure function of the text
 def normalized_source(source: str) -> str:
     """The code's meaning: its AST without positions. Comments and layout drop out."""
-    python = to_python(source)
-    try:
-        tree = ast.dump(ast.parse(python))
-    except SyntaxError:
-        return python  # the task will fail on it anyway; keep the key exact
-    return "\n".join([tree, *magic_lines(source)])
+    tree = parsed(source)
+    if tree is None:
+        return to_python(source)  # the task will fail on it anyway; keep the key exact
+    return "\n".join([ast.dump(tree), *magic_lines(source)])
 
 
 @dataclass(frozen=True)
@@ -72,10 +72,14 @@ class KeyParts:
     version: str = f"{KEY_VERSION}/{FORMAT_VERSION}"
 
     def key(self) -> str:
-        return _digest(asdict(self))
+        return _digest(self.to_dict())
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # asdict's deep copy, without the cost: every field is a str, None or a flat
+        # dict of str (the same JSON, so the same key)
+        return {name: (dict(value) if isinstance(value, dict) else value)
+                for name in self.__dataclass_fields__
+                for value in (getattr(self, name),)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> KeyParts:

@@ -6,13 +6,14 @@ explains what would happen).
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 from nbflow.errors import DagError, NbflowError
 from nbflow.graph.build import Dag
-from nbflow.ids import StepName
+from nbflow.ids import ObjectHash, StepName
 from nbflow.notebook.spec import StepSpec
 from nbflow.run import cache, splits, upstream
 from nbflow.run.filehash import FileHashes
@@ -20,6 +21,7 @@ from nbflow.run.jobs import Job, StepResults, describe_element, element_spec, in
 from nbflow.store.catalog import Catalog
 from nbflow.store.home import Home
 from nbflow.store.manifest import TaskManifest
+from nbflow.store.objects import HashingWriter
 from nbflow.store.serialize import iterable_elements, load_artifact, save_artifact
 
 
@@ -28,7 +30,7 @@ class Planner:
         self, dag: Dag, home: Home, params: dict[str, Any], *, flow: str, run_id: int,
         max_num_splits: int, directory: str,
         split_runner: Callable[[StepSpec, str], list[Any]] | None = None,
-        keep_snapshots: bool = True, cache_splits: bool = True,
+        keep_snapshots: bool = True, cache_splits: bool = True, writes: bool = True,
     ) -> None:
         self.dag = dag
         self.spec = dag.spec
@@ -44,10 +46,22 @@ class Planner:
         self.snapshots: dict[StepName, dict[str, str]] = {}
         self.keep_snapshots = keep_snapshots  # copy --snapshot files into the store
         self.cache_splits = cache_splits  # reuse a setup-defined foreach's listed elements
+        # writes=False (nbflow why, the lab's freshness): plan without changing the home.
+        # Foreach elements are hashed as they would be stored, not stored; file hashes
+        # are not remembered.
+        self.writes = writes
+        self.elements_store: Any = home.objects if writes else HashOnlyStore()
+        self._catalog: Catalog | None = None
         self.file_hashes = FileHashes(
             os.path.join(os.path.dirname(home.catalog_path), "file-hashes.json"))
         self.files: dict[StepName, dict[str, str]] = {}
         self.upstream: dict[StepName, dict[str, str]] = {}
+
+    @property
+    def catalog(self) -> Catalog:
+        if self._catalog is None:
+            self._catalog = Catalog(self.home.catalog_path)
+        return self._catalog
 
     def _foreach_sources(self) -> dict[StepName, set[str]]:
         """For each step, the outputs that a downstream branch iterates over."""
@@ -70,9 +84,9 @@ class Planner:
         if step.name not in self.files:
             self.files[step.name] = cache.read_files(
                 self.spec, step, self.params, self.directory, self.file_hashes)
-            self.file_hashes.save()
-            self.upstream[step.name] = upstream.resolve(
-                self.spec, step, Catalog(self.home.catalog_path))
+            if self.writes:
+                self.file_hashes.save()
+            self.upstream[step.name] = upstream.resolve(self.spec, step, self.catalog)
         outputs = sorted(step.public_outputs)
         if step.kind == "step":
             return [self._job(step, 0, base_inputs, outputs, snapshots)]
@@ -123,7 +137,7 @@ class Planner:
                     notebook=self.spec.path, cell=step.cell, step=step.name,
                     hint=f"give {name!r} a list value, e.g. -p {name} '[1, 2, 3]'",
                 )
-            return [save_artifact(self.home.objects, f"{name}[{i}]", v) for i, v in enumerate(value)]
+            return [save_artifact(self.elements_store, f"{name}[{i}]", v) for i, v in enumerate(value)]
         if binding.source == "branch" and binding.step is not None:
             return done[binding.step].ordered()
         if binding.source == "step" and binding.step is not None:
@@ -177,4 +191,23 @@ class Planner:
                 f"(it is a {record.type})", **where,
                 hint=f"make step {producer!r} bind {name!r} to a list, tuple or other iterable",
             )
-        return [save_artifact(self.home.objects, f"{name}[{i}]", v) for i, v in enumerate(items)]
+        return [save_artifact(self.elements_store, f"{name}[{i}]", v) for i, v in enumerate(items)]
+
+
+class HashOnlyStore:
+    """Where a plan that must not write "stores" foreach elements: each gets the hash
+    and size it would have in the object store (the task's key needs it), and the
+    bytes are dropped."""
+
+    def put_stream(self, write: Callable[[BinaryIO], object]) -> tuple[ObjectHash, int]:
+        writer = HashingWriter(cast(BinaryIO, _Discard()))
+        write(writer)  # type: ignore[arg-type]
+        return writer.hexdigest(), writer.size
+
+
+class _Discard(io.RawIOBase):
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        return memoryview(data).nbytes

@@ -46,7 +46,8 @@ def explain_notebook(dag: Dag, params: dict[str, Any], home: Home) -> list[Verdi
                 for name in topo_order(dag)]
     cache = CacheIndex(catalog, home, [s.name for s in dag.steps])
     planner = Planner(dag, home, params, flow=spec.flow, run_id=0, max_num_splits=10**9,
-                      directory=str(Path(spec.path).resolve().parent), keep_snapshots=False)
+                      directory=str(Path(spec.path).resolve().parent), keep_snapshots=False,
+                      writes=False)
     steps = {s.name: s for s in dag.steps}
     earlier = _LatestParts(catalog, spec.flow)
     done: dict[StepName, StepResults] = {}

@@ -97,3 +97,34 @@ def test_no_reader_creates_a_home(done_home: tuple[Path, Path], tmp_path: Path,
     assert done.returncode == 3, done.stderr
     assert f"no nbflow home at {nowhere} (set --home or NBFLOW_HOME)" in done.stderr
     assert not nowhere.exists()
+
+
+def test_why_on_foreach_notebooks_writes_nothing(tmp_path: Path) -> None:
+    """Planning a --foreach finds its elements' hashes (part of each task's key) without
+    storing them: over a parameter, with the run's values and with new ones, and over a
+    step's list that its run did not split (the branch is newer than the run)."""
+    setup = ["import math", ("grid = [1, 2, 3]", ["parameters"]),
+             "%%step start\nitems = ['a', 'b']"]
+    make_notebook(setup, tmp_path / "fan.ipynb")
+    home = tmp_path / ".nbflow"
+    done = run_nbflow("execute", "fan.ipynb", home=home, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    make_notebook([*setup, "%%branch sq --foreach grid --as g\nv = g * g",
+                   "%%branch up --foreach items --as s\nu = s.upper()"], tmp_path / "fan.ipynb")
+    before = tree_state(home)
+    for args in (["why", "fan.ipynb"], ["why", "fan.ipynb", "-p", "grid", "[4, 5, 6, 7]"]):
+        done = run_nbflow(*args, home=home, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert "sq               cell 4   runs" in done.stdout, done.stdout
+        assert "up               cell 5   runs" in done.stdout, done.stdout
+        assert tree_state(home) == before, args
+    with read_only(home) as run:
+        done = run("why", "fan.ipynb", "-p", "grid", "[8, 9]", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "2 of 2 tasks run" in done.stdout, done.stdout
+    assert tree_state(home) == before
+    # the hashes why computed are those the run stores: after the run, every task is reused
+    assert run_nbflow("execute", "fan.ipynb", home=home, cwd=tmp_path).returncode == 0
+    done = run_nbflow("why", "fan.ipynb", home=home, cwd=tmp_path)
+    assert "sq               cell 4   reused" in done.stdout, done.stdout
+    assert "up               cell 5   reused" in done.stdout, done.stdout

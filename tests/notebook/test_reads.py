@@ -50,3 +50,16 @@ def test_run_reads() -> None:
     labels = [r.label for r in run_reads(source)]
     assert labels == ["Flow('train').latest_successful_run", "Flow('prep').latest_run",
                       "Run('train/4')"]
+
+
+def test_the_text_filter_lets_every_reader_name_through() -> None:
+    """A cell is walked for reads only if its text names something a read needs: every
+    name the walk matches must pass the filter (a new loader must be added to both)."""
+    from nbflow.notebook import reads
+
+    names = {*reads._READ_TEXT, *reads._CLIENT_CLASSES, "read_x",  # (_WHICH needs Flow)
+             *(n for loaders in reads._LOADERS.values() for n in loaders)}
+    assert {n for n in names if reads._MAY_READ.search(n) is None} == set()
+    assert reads._MAY_READ.search("x = math.sqrt(len(values))\nprint(x)") is None
+    # a non-ASCII identifier that the parser normalizes to `open` is still found
+    assert [r.path for r in file_reads("ｏｐｅｎ('n.txt')", PARAMS, {})] == [("n.txt",)]
