@@ -47,6 +47,13 @@ class DaskExecutor(TaskExecutor):
         self._futures: dict[str, Any] = {}
         self._sub_lock = threading.Lock()
         client.subscribe_topic(STARTED_TOPIC, self._on_event)
+        from nbflow.backends.dask.worker import run_key, warm_up
+
+        self._run_key = run_key(self.flow, self.run_id)
+        try:  # not waited for: the fork servers start while the driver plans
+            client.run(warm_up, self._run_key, self.cwd, list(preload), wait=False)
+        except Exception:  # a worker that cannot warm up still runs tasks, only slower
+            pass
 
     def run(self, job: Job, on_started: StartedCallback) -> TaskOutcome:
         key = (f"nbflow-{self.flow}-{self.run_id}-{job.step.name}-{job.index}-"
@@ -160,11 +167,14 @@ class DaskExecutor(TaskExecutor):
         """Cancel every submitted task (Ctrl-C), then stop local kernels if any."""
         with self._sub_lock:
             futures = list(self._futures.values())
-        if futures:
-            try:
+        from nbflow.backends.dask.worker import release
+
+        try:
+            if futures:
                 self.client.cancel(futures, force=True)
-            except Exception:  # the scheduler may already be gone
-                pass
+            self.client.run(release, self._run_key, on_error="ignore")
+        except Exception:  # the scheduler may already be gone
+            pass
         super().close()
 
 
