@@ -121,5 +121,8 @@ def _print_summary(result: Any, notebook: str) -> None:
     if summary.status != "succeeded":
         for error in summary.errors:
             click.secho(f"error: {str(error).splitlines()[0]}", fg="red", err=True)
-        click.echo(f"fix the notebook, then continue with: nbflow execute {notebook} "
+        # A backend failure (a lost scheduler or worker) is not the notebook's fault.
+        backend = all(getattr(e, "role", None) == "backend" for e in summary.errors)
+        what = "fix what the error says" if backend and summary.errors else "fix the notebook"
+        click.echo(f"{what}, then continue with: nbflow execute {notebook} "
                    f"--resume {result.run_id}", err=True)

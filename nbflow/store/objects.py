@@ -185,12 +185,26 @@ def _put_if_absent(fs: Any, data: bytes, final: str) -> None:
     """Upload ``data`` to ``final`` unless an object is already there (S3 ``If-None-Match``).
     A racing writer of the same name wrote the same bytes, so losing the race is fine."""
     try:
-        fs.pipe_file(final, data, mode="create")
+        if "s3" in _protocols(fs):
+            # One PUT (S3 takes up to 5 GB): s3fs would otherwise go multipart from 100 MB,
+            # and an exclusive CompleteMultipartUpload is not supported everywhere (moto's
+            # server answered 500 for a 400 MB artifact); a single PUT is also faster there.
+            fs.pipe_file(final, data, mode="create", chunksize=_SINGLE_PUT_LIMIT)
+        else:
+            fs.pipe_file(final, data, mode="create")
     except FileExistsError:
         pass
     except TypeError:  # a filesystem without exclusive create: check, then put
         if not fs.exists(final):
             fs.pipe_file(final, data)
+
+
+_SINGLE_PUT_LIMIT = 5 * 2**30
+
+
+def _protocols(fs: Any) -> tuple[str, ...]:
+    protocol = getattr(fs, "protocol", ())
+    return (protocol,) if isinstance(protocol, str) else tuple(protocol)
 
 
 def _same_size(path: str, size: int) -> bool:

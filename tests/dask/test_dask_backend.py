@@ -208,3 +208,56 @@ def test_a_cluster_with_another_nbflow_version_is_refused(s3, tmp_path):
     assert re.search(r"worker tcp://127\.0\.0\.1:\d+: 9\.9\.9\+", done.stderr), done.stderr
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "home" / "catalog.duckdb").exists()
+
+
+SLEEPER = [
+    "import os, pathlib, time\n%load_ext nbflow",
+    ("marker = ''", ["parameters"]),
+    "%%step sleeper\npathlib.Path(marker).write_text(str(os.getpid()))\ntime.sleep(300)\n"
+    "done = True",
+]
+
+
+def _alive(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+@pytest.mark.timeout(600)
+def test_ctrl_c_cancels_the_submitted_task_and_records_the_run_cancelled(cluster: Cluster,
+                                                                         s3_home, tmp_path):
+    make_notebook(SLEEPER, tmp_path / "sleeper.ipynb")
+    marker = tmp_path / "pid"
+    env = {**process_env(cluster.env), "NBFLOW_HOME": s3_home}
+    driver = subprocess.Popen(
+        [*nbflow_command(), "execute", "sleeper.ipynb", "-p", "marker", str(marker),
+         "--backend", "dask", "--scheduler", cluster.address],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 120
+        while not (marker.exists() and marker.read_text().strip()):
+            assert driver.poll() is None and time.time() < deadline, "the task never started"
+            time.sleep(0.2)
+        task_pid = int(marker.read_text())
+        driver.send_signal(signal.SIGINT)
+        _out, err = driver.communicate(timeout=120)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+    assert driver.returncode == 130, err
+    assert "Traceback" not in err
+    assert catalog_rows(tmp_path, "SELECT status FROM runs") == [("cancelled",)]
+    assert catalog_rows(tmp_path, "SELECT status FROM tasks WHERE step = 'sleeper'") == [
+        ("cancelled",)]
+    # Dask cannot stop a running task: the run's fork server on the worker is released,
+    # which kills the task's process instead of leaving it to sleep on.
+    deadline = time.time() + 60
+    while _alive(task_pid):
+        assert time.time() < deadline, f"the task's process {task_pid} still runs"
+        time.sleep(0.2)
+    with cluster.client() as client:  # type: ignore[attr-defined]
+        assert not client.who_has(), "the cancelled future is still held on the cluster"

@@ -46,7 +46,15 @@ class DaskExecutor(TaskExecutor):
         self._submissions: dict[str, _Submission] = {}
         self._futures: dict[str, Any] = {}
         self._sub_lock = threading.Lock()
+        self._address = str(getattr(client.scheduler, "address", None) or "?")
         client.subscribe_topic(STARTED_TOPIC, self._on_event)
+        from nbflow.backends.dask.worker import run_key, warm_up
+
+        self._run_key = run_key(self.flow, self.run_id)
+        try:  # not waited for: the fork servers start while the driver plans
+            client.run(warm_up, self._run_key, self.cwd, list(preload), wait=False)
+        except Exception:  # a worker that cannot warm up still runs tasks, only slower
+            pass
 
     def run(self, job: Job, on_started: StartedCallback) -> TaskOutcome:
         key = (f"nbflow-{self.flow}-{self.run_id}-{job.step.name}-{job.index}-"
@@ -90,13 +98,23 @@ class DaskExecutor(TaskExecutor):
         except KilledWorker as exc:
             return self._lost(job, f"Dask gave up on the task: every worker that ran it died "
                                    f"({exc})", "look at the workers' logs (out of memory?)")
-        except CancelledError:
-            return self._lost(job, "the task was cancelled on the Dask cluster (the scheduler "
-                                   "was lost, or the run was interrupted)",
-                              "check the scheduler, then continue with --resume")
+        except CancelledError as exc:
+            if self._scheduler_lost(exc):
+                return self._lost(job, f"lost the Dask scheduler at {self._address} while the "
+                                       "task ran (the task was cancelled)",
+                                  "check the scheduler, then continue with --resume")
+            return self._lost(job, "the task was cancelled on the Dask cluster",
+                              "continue with --resume")
         except (OSError, TimeoutError) as exc:
             return self._lost(job, f"lost the Dask scheduler: {type(exc).__name__}: {exc}",
                               "check the scheduler, then continue with --resume")
+
+    def _scheduler_lost(self, exc: BaseException) -> bool:
+        """The client lost its scheduler (it cancels every future when it does)."""
+        reason = getattr(exc, "reason", None)
+        if reason is not None:
+            return reason == "scheduler-connection-lost"
+        return str(getattr(self.client, "status", "running")) != "running"
 
     def _lost(self, job: Job, message: str, hint: str) -> NbflowError:
         return TaskFailed(message, notebook=self.spec.path, cell=job.step.cell,
@@ -160,11 +178,14 @@ class DaskExecutor(TaskExecutor):
         """Cancel every submitted task (Ctrl-C), then stop local kernels if any."""
         with self._sub_lock:
             futures = list(self._futures.values())
-        if futures:
-            try:
+        from nbflow.backends.dask.worker import release
+
+        try:
+            if futures:
                 self.client.cancel(futures, force=True)
-            except Exception:  # the scheduler may already be gone
-                pass
+            self.client.run(release, self._run_key, on_error="ignore")
+        except Exception:  # the scheduler may already be gone
+            pass
         super().close()
 
 

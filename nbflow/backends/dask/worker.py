@@ -16,8 +16,15 @@ from typing import Any
 
 from nbflow.backends.dask.spec import SPEC_VERSION, STARTED_TOPIC, describe_error
 
-_launchers: dict[tuple[str, tuple[str, ...]], Any] = {}
+IDLE_S = 600.0
+_launchers: dict[tuple[str, str, tuple[str, ...]], Any] = {}
+_last_used: dict[tuple[str, str, tuple[str, ...]], float] = {}
+_homes: dict[str, Any] = {}
 _lock = threading.Lock()
+
+
+def run_key(flow: str, run_id: int) -> str:
+    return f"{flow}/{run_id}"
 
 
 def nbflow_version() -> str:
@@ -37,35 +44,44 @@ def run_task(spec: dict[str, Any]) -> dict[str, Any]:
             f"worker {worker} runs nbflow {__version__} (task spec v{SPEC_VERSION}) but the "
             f"driver sent nbflow {spec.get('nbflow')} (v{spec.get('spec_version')})")
         return _outcome(spec, worker, error=describe_error(problem, "spec"))
-    cwd = spec["cwd"] if os.path.isdir(spec["cwd"]) else tempfile.gettempdir()
+    _import_lightly()
+    import nbformat
+
+    cwd = _cwd(spec["cwd"])
+    nb = nbformat.from_dict(spec["notebook"])
     started = time.time()
     try:
-        kernel = _launcher(cwd, spec["preload"]).start(spec["kernel"], env=spec["env"])
+        launcher = _launcher(run_key(spec["flow"], spec["run_id"]), cwd, spec["preload"])
+        # The direct engine where the kernelspec allows it (a forked child running the
+        # cells), a kernel (forked, or started the ordinary way) otherwise: as locally.
+        kernel = launcher.start_direct(spec["kernel"], nb, cwd=cwd, env=spec["env"])
+        if kernel is None:
+            kernel = launcher.start(spec["kernel"], env=spec["env"])
     except Exception as exc:
         return _outcome(spec, worker, error=describe_error(exc, "kernel"), started=started)
     started = time.time()  # execution starts: kernel start-up is not part of it, as locally
     _announce(spec, worker, kernel, started)
-    return _run_on(kernel, spec, worker, cwd, started)
+    return _run_on(kernel, nb, spec, worker, cwd, started)
 
 
-def _run_on(kernel: Any, spec: dict[str, Any], worker: str, cwd: str,
+def _run_on(kernel: Any, nb: Any, spec: dict[str, Any], worker: str, cwd: str,
             started: float) -> dict[str, Any]:
-    import nbformat
-
+    from nbflow.kernel.direct import DirectTask, execute_direct
     from nbflow.kernel.execute import execute_notebook
-    from nbflow.store.home import Home
     from nbflow.store.manifest import read_manifest
 
-    nb = nbformat.from_dict(spec["notebook"])
     executed, error = nb, None
     try:
-        executed = execute_notebook(nb, kernel, cwd=cwd, timeout=spec["timeout"])
+        if isinstance(kernel, DirectTask):
+            executed = execute_direct(nb, kernel, timeout=spec["timeout"])
+        else:
+            executed = execute_notebook(nb, kernel, cwd=cwd, timeout=spec["timeout"])
     except Exception as exc:
         executed, error = getattr(exc, "nb", None) or nb, describe_error(exc, "task")
     finally:
         kernel.shutdown()
     ended = time.time()
-    home = Home(spec["home"])
+    home = _home(spec["home"])
     log_path = _save_log(home, spec, executed)
     manifest = None
     if error is None:
@@ -88,16 +104,77 @@ def _outcome(spec: dict[str, Any], worker: str, *, manifest: dict[str, Any] | No
     }
 
 
-def _launcher(cwd: str, preload: list[str]) -> Any:
-    """One launcher (fork server where it can be used) per worker process and directory."""
+def warm_up(run: str, cwd: str, preload: list[str]) -> None:
+    """Run on every worker when a run starts: the run's fork server starts (imports,
+    ≈1-2 s) in the background while the driver plans the first tasks."""
+    def warm() -> None:
+        _import_lightly()
+        _launcher(run, _cwd(cwd), preload)
+
+    threading.Thread(target=warm, daemon=True, name="nbflow-warm-up").start()
+
+
+def _import_lightly() -> None:
+    """jsonschema (under nbformat and papermill) without its slow optional import, as in
+    nbflow's own processes (``nbflow._imports``): 1-2 s of CPU per worker otherwise."""
+    import sys
+
+    if "jsonschema" in sys.modules:
+        return
+    from nbflow._imports import without_slow_optional_imports
+
+    with without_slow_optional_imports():
+        try:
+            import jsonschema  # noqa: F401
+        except ImportError:  # nbformat works without it
+            pass
+
+
+def release(run: str) -> None:
+    """Run on every worker when a run ends (or is cancelled): stop its fork server and
+    any of its task processes still running (Dask cannot stop a running task)."""
+    with _lock:
+        gone = [_launchers.pop(key) for key in list(_launchers) if key[0] == run]
+    for launcher in gone:
+        threading.Thread(target=launcher.close, daemon=True, name="nbflow-release").start()
+
+
+def _cwd(cwd: str) -> str:
+    """The notebook's directory where the worker shares the driver's disk."""
+    return cwd if os.path.isdir(cwd) else tempfile.gettempdir()
+
+
+def _home(url: str) -> Any:
+    """One ``Home`` per URL and worker process: its fsspec filesystem (connections,
+    credentials) is reused across tasks."""
+    from nbflow.store.home import Home
+
+    with _lock:
+        if url not in _homes:
+            _homes[url] = Home(url)
+        return _homes[url]
+
+
+def _launcher(run: str, cwd: str, preload: list[str]) -> Any:
+    """The run's launcher in this worker process: a fork server per run, as locally, so
+    that a module the notebook imports is never a stale copy from an earlier run. One a
+    driver never released (it died) is closed once idle for ``IDLE_S``."""
     from nbflow.kernel.launcher import KernelLauncher
 
-    key = (cwd, tuple(preload))
+    key = (run, cwd, tuple(preload))
+    now = time.monotonic()
     with _lock:
         if not _launchers:
             atexit.register(_close_launchers)
+        stale = [k for k, used in _last_used.items() if now - used > IDLE_S and k != key]
+        for k in stale:
+            _last_used.pop(k, None)
+            found = _launchers.pop(k, None)
+            if found is not None:
+                threading.Thread(target=found.close, daemon=True).start()
         if key not in _launchers:
             _launchers[key] = KernelLauncher(cwd=cwd, env={}, preload=list(preload))
+        _last_used[key] = now
         return _launchers[key]
 
 
