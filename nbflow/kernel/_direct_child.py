@@ -159,24 +159,38 @@ def run_cells(
 
 def _run(cells: list[str | None], fifo: int) -> None:
     shell = InteractiveShell.instance()
-    sys.path.insert(0, "")  # as IPython's init_path does for a kernel
-    sys.stdout, sys.stderr = _Stream("stdout"), _Stream("stderr")
+    capture_streams()
     for index, source in enumerate(cells):
         if source is None:
             continue
         _send(fifo, {"op": "start", "index": index})
-        outputs: list[dict[str, Any]] = []
-        _outputs.append(outputs)
-        try:
-            result = shell.run_cell(source, store_history=True)
-        finally:
-            _outputs.pop()
+        outputs, count, success = run_one(shell, source)
         _send(fifo, {"op": "done", "index": index, "outputs": outputs,
-                     "execution_count": shell.execution_count - 1})
-        if not result.success:
+                     "execution_count": count})
+        if not success:
             break
     _send(fifo, {"op": "end"})
     os.close(fifo)
+
+
+def capture_streams() -> None:
+    """Make ``""`` the first path entry (as IPython's init_path does for a kernel) and
+    send stdout/stderr to the running cell's outputs."""
+    if not sys.path or sys.path[0] != "":
+        sys.path.insert(0, "")
+    if not isinstance(sys.stdout, _Stream):
+        sys.stdout, sys.stderr = _Stream("stdout"), _Stream("stderr")
+
+
+def run_one(shell: InteractiveShell, source: str) -> tuple[list[dict[str, Any]], int, bool]:
+    """Run one cell: its nbformat outputs, its execution count, whether it succeeded."""
+    outputs: list[dict[str, Any]] = []
+    _outputs.append(outputs)
+    try:
+        result = shell.run_cell(source, store_history=True)
+    finally:
+        _outputs.pop()
+    return outputs, shell.execution_count - 1, bool(result.success)
 
 
 def _send(fd: int, message: dict[str, Any]) -> None:

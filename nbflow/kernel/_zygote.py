@@ -61,7 +61,7 @@ class Zygote:
     ) -> None:
         self.python = python
         self._send_lock = threading.Lock()
-        self._pending: dict[int, Future[ForkedProcess]] = {}
+        self._pending: dict[int, Future[Any]] = {}
         self._processes: dict[int, ForkedProcess] = {}
         self._state_lock = threading.Lock()
         self._ids = itertools.count()
@@ -127,9 +127,11 @@ class Zygote:
         return reply.result(timeout=60)
 
     def run(
-        self, *, cells: Sequence[str | None], fifo: str, env: Mapping[str, str], cwd: str
+        self, *, cells: Sequence[str | None], fifo: str, env: Mapping[str, str], cwd: str,
+        template: str | None = None,
     ) -> ForkedProcess:
-        """Fork one child that runs ``cells`` itself and writes their outputs to ``fifo``."""
+        """Fork one child that runs ``cells`` itself and writes their outputs to ``fifo``;
+        forked from ``template`` (see :meth:`template`) when given."""
         rid = next(self._ids)
         reply: Future[ForkedProcess] = Future()
         with self._state_lock:
@@ -137,8 +139,33 @@ class Zygote:
                 raise ZygoteUnavailable("the fork server has stopped")
             self._pending[rid] = reply
         self._send({"op": "run", "rid": rid, "cells": list(cells), "fifo": fifo,
-                    "env": dict(env), "cwd": cwd})
+                    "env": dict(env), "cwd": cwd, "template": template})
         return reply.result(timeout=60)
+
+    def template(
+        self, *, cells: Sequence[str], env: Mapping[str, str], cwd: str, timeout: float | None
+    ) -> dict[str, Any]:
+        """Fork a template that runs ``cells`` (a notebook's setup) once, to fork tasks from.
+
+        Returns its report: ``status`` ``ready`` (then ``tid`` names it for :meth:`run`),
+        ``failed`` or ``unsafe`` (with a ``reason``), and each cell's ``outputs``."""
+        rid = next(self._ids)
+        tid = f"t{rid}"
+        reply: Future[dict[str, Any]] = Future()
+        with self._state_lock:
+            if self._closed:
+                raise ZygoteUnavailable("the fork server has stopped")
+            self._pending[rid] = reply
+        self._send({"op": "template", "rid": rid, "tid": tid, "cells": list(cells),
+                    "env": dict(env), "cwd": cwd})
+        try:
+            report = reply.result(timeout=timeout)
+        except TimeoutError:
+            with self._state_lock:
+                self._pending.pop(rid, None)
+            return {"status": "failed", "cells": [],
+                    "reason": f"the setup cells did not finish within {timeout:g} s"}
+        return {**report, "tid": tid}
 
     def signal(self, pid: int, signum: int) -> None:
         try:
@@ -185,6 +212,10 @@ class Zygote:
             # only after its "forked" reply, so an exit never finds an unknown pid.
             process = self._processes[message["pid"]] = ForkedProcess(self, message["pid"])
             self._pending.pop(message["rid"]).set_result(process)
+        elif op == "template":
+            waiting = self._pending.pop(message["rid"], None)
+            if waiting is not None:  # else it timed out and the run replays its setup
+                waiting.set_result(message)
         elif op == "error":
             self._pending.pop(message["rid"]).set_exception(
                 ZygoteUnavailable(f"fork failed: {message['reason']}")

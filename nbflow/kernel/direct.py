@@ -45,7 +45,7 @@ class DirectTask:
     fallback_reason: str | None = None
 
     def __init__(self, zygote: Zygote, nb: NotebookNode, *, rundir: str,
-                 cwd: str, env: dict[str, str]) -> None:
+                 cwd: str, env: dict[str, str], template: str | None = None) -> None:
         self.fifo_path = os.path.join(rundir, f"{uuid.uuid4().hex[:12]}.fifo")
         os.mkfifo(self.fifo_path, 0o600)
         # Our own write end keeps the FIFO from reading as EOF before the child opens it.
@@ -55,7 +55,7 @@ class DirectTask:
         cells = [c.source if c.cell_type == "code" else None for c in nb.cells]
         try:
             self.process: ForkedProcess = zygote.run(
-                cells=cells, fifo=self.fifo_path, env=env, cwd=cwd)
+                cells=cells, fifo=self.fifo_path, env=env, cwd=cwd, template=template)
         except BaseException:
             self._close_fds()
             raise

@@ -19,6 +19,7 @@ thread, so any other thread would be missing, with whatever locks it held, in ev
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import importlib
 import os
@@ -63,6 +64,7 @@ def main(argv: list[str] | None = None) -> None:
     if _threads.native_thread_count() > 1:
         _fail(sock, f"importing {REQUIRED} started threads: forking it is unsafe")
     preloaded = _preload(sock, [*MACHINERY, *args.preload], skipped, original_env, args)
+    _prepare_runtime(skipped)
     _threads.remember_clamped_pools()
     _forget_startup_cwd()
     # Everything imported so far is shared with every child. Frozen, the children's
@@ -105,6 +107,18 @@ def _preload(
             _reexec(sock, args, {**skipped, name: reason}, original_env)
         loaded.append(name)
     return loaded
+
+
+def _prepare_runtime(skipped: dict[str, str]) -> None:
+    """Let the task runtime do once, here, what every task would repeat (see
+    ``nbflow.kernel.runtime.prepare_fork``)."""
+    runtime = sys.modules.get("nbflow.kernel.runtime")
+    if runtime is None:
+        return
+    try:
+        runtime.prepare_fork()
+    except Exception as exc:  # each task then does it for itself, and reports any error
+        skipped["nbflow.kernel.runtime.prepare_fork"] = f"{type(exc).__name__}: {exc}"
 
 
 def _reexec(
@@ -153,8 +167,11 @@ class Zygote:
         os.set_blocking(self.wake_w, False)
         os.set_blocking(self.wake_r, False)
         self.set_pdeathsig = _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        # Templates (``_template``): id -> their process, their end of our socketpair and
+        # the tasks they forked (to report as killed should the template die).
+        self.templates: dict[str, _TemplateLink] = {}
 
-    def serve(self, **ready: Any) -> None:
+    def serve(self, announce: bool = True, **ready: Any) -> None:
         # Orphans of a kernel (its own subprocesses) are re-parented here and reaped:
         # the container's PID 1 may not reap at all.
         _prctl(_PR_SET_CHILD_SUBREAPER, 1)()
@@ -166,11 +183,12 @@ class Zygote:
         reader = FrameReader(self.sock)
         self.selector.register(self.sock, selectors.EVENT_READ)
         self.selector.register(self.wake_r, selectors.EVENT_READ)
-        send_frame(
-            self.sock,
-            {"op": "ready", "protocol": PROTOCOL_VERSION, "pid": self.pid,
-             "python": sys.executable, **ready},
-        )
+        if announce:
+            send_frame(
+                self.sock,
+                {"op": "ready", "protocol": PROTOCOL_VERSION, "pid": self.pid,
+                 "python": sys.executable, **ready},
+            )
         while True:
             for key, _ in self.selector.select():
                 if key.fileobj is self.sock:
@@ -179,17 +197,80 @@ class Zygote:
                         self.stop()
                     for message in messages or ():
                         self.handle(message)
+                elif isinstance(key.data, _TemplateLink):
+                    self.relay(key.data)
                 else:
                     self.reap()
 
     def handle(self, message: dict[str, Any]) -> None:
         op = message["op"]
-        if op in ("fork", "run"):
+        if op == "run" and message.get("template") is not None:
+            self.to_template(message)
+        elif op in ("fork", "run"):
             self.fork(message)
+        elif op == "template":
+            self.fork_template(message)
         elif op == "signal":
             self.signal(message["pid"], message["sig"])
         elif op == "stop":
             self.stop()
+
+    # -- templates -------------------------------------------------------------------
+
+    def fork_template(self, request: dict[str, Any]) -> None:
+        """Fork a template that runs the setup cells once; it answers through us."""
+        from nbflow.kernel._direct_child import prepare_shell
+
+        prepare_shell()
+        ours, theirs = socket.socketpair()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        try:
+            pid = os.fork()
+        except OSError as exc:
+            ours.close()
+            theirs.close()
+            send_frame(self.sock, {"op": "template", "rid": request["rid"], "status": "failed",
+                                   "reason": f"fork failed: {exc!r}", "cells": []})
+            return
+        if pid == 0:
+            from nbflow.kernel._template import become_template
+
+            fds = [self.sock.fileno(), self.wake_r, self.wake_w, self.selector_fd(),
+                   ours.fileno(), *(t.sock.fileno() for t in self.templates.values())]
+            become_template(request, theirs, close_fds=[fd for fd in fds if fd >= 0],
+                            parent_pid=self.pid, set_parent_death_signal=self.set_pdeathsig)
+        theirs.close()
+        self.children.add(pid)
+        link = _TemplateLink(request["tid"], pid, ours)
+        self.templates[link.tid] = link
+        self.selector.register(ours, selectors.EVENT_READ, link)
+
+    def to_template(self, message: dict[str, Any]) -> None:
+        link = self.templates.get(message["template"])
+        try:
+            if link is None:
+                raise OSError("the template has exited")
+            send_frame(link.sock, {**message, "template": None})  # for it: a plain run
+        except OSError as exc:
+            send_frame(self.sock, {"op": "error", "rid": message["rid"],
+                                   "reason": f"template {message['template']}: {exc}"})
+
+    def relay(self, link: _TemplateLink) -> None:
+        """Pass a template's messages on to the launcher, noting the tasks it forks."""
+        messages = link.reader.read_available()
+        for message in messages or ():
+            if message["op"] == "forked":
+                link.tasks.add(message["pid"])
+            elif message["op"] == "exit":
+                link.tasks.discard(message["pid"])
+            send_frame(self.sock, message)
+        if messages is None:  # the template is gone, and with it its tasks (PDEATHSIG)
+            self.selector.unregister(link.sock)
+            link.sock.close()
+            self.templates.pop(link.tid, None)
+            for pid in sorted(link.tasks):
+                send_frame(self.sock, {"op": "exit", "pid": pid, "code": -signal.SIGKILL})
 
     def fork(self, request: dict[str, Any]) -> None:
         direct = request["op"] == "run"
@@ -226,6 +307,11 @@ class Zygote:
         return fileno() if fileno is not None else -1
 
     def signal(self, pid: int, signum: int) -> None:
+        for link in self.templates.values():
+            if pid in link.tasks:  # the template is its parent: it signals race-free
+                with contextlib.suppress(OSError):
+                    send_frame(link.sock, {"op": "signal", "pid": pid, "sig": signum})
+                return
         if pid not in self.children:  # already reaped: the pid may belong to anyone now
             return
         try:
@@ -266,6 +352,15 @@ class Zygote:
             except ChildProcessError:
                 pass
         os._exit(0)
+
+
+class _TemplateLink:
+    def __init__(self, tid: str, pid: int, sock: socket.socket) -> None:
+        self.tid = tid
+        self.pid = pid
+        self.sock = sock
+        self.reader = FrameReader(sock)
+        self.tasks: set[int] = set()
 
 
 if __name__ == "__main__":

@@ -103,6 +103,7 @@ class KernelLauncher:
         self._zygotes: dict[str, Zygote | ZygoteUnavailable] = {}
         self._zygote_locks: dict[str, threading.Lock] = {}
         self._live: set[StartedKernel] = set()
+        self._templates: dict[tuple[int, tuple[str, ...]], SetupTemplate] = {}
         self._closed = False
         if self.mode != "spawn" and hasattr(os, "fork"):
             # Importing the kernel machinery takes a second or two: start now, in the
@@ -147,12 +148,48 @@ class KernelLauncher:
 
     def start_direct(
         self, kernel_name: str, nb: Any, *, cwd: str | None = None,
-        env: Mapping[str, str] | None = None,
+        env: Mapping[str, str] | None = None, template: SetupTemplate | None = None,
     ) -> Any:
         """A forked child already running ``nb``'s cells (``nbflow.kernel.direct``), or
-        ``None`` when this kernelspec needs a real kernel (then use ``start``)."""
+        ``None`` when this kernelspec needs a real kernel (then use ``start``). With a
+        ready ``template`` the child is forked from it (``nb`` then has no setup cells)."""
         if self._closed:
             raise RuntimeError("KernelLauncher is closed")
+        found = self._direct_zygote(kernel_name)
+        if found is None:
+            return None
+        zygote, spec = found
+        from nbflow.kernel.direct import DirectTask
+
+        full_env = {**self._environment(env), **(spec.env or {})}
+        tid = template.tid if template is not None and template.zygote is zygote else None
+        if template is not None and tid is None:
+            return None  # its fork server is gone: the caller replays the setup instead
+        return DirectTask(zygote, nb, rundir=self.rundir,
+                          cwd=cwd or self.cwd or os.getcwd(), env=full_env, template=tid)
+
+    def setup_template(self, kernel_name: str, cells: Sequence[str], *,
+                       cwd: str | None = None) -> SetupTemplate | None:
+        """A template process that ran ``cells`` (a notebook's setup) once, for tasks to
+        fork from (``nbflow.kernel._template``); made on the first call for these cells,
+        shared by later ones. ``None`` when tasks of this kernel do not run direct; a
+        template whose ``reason`` is set could not be made (tasks replay the setup)."""
+        found = self._direct_zygote(kernel_name)
+        if found is None:
+            return None
+        zygote, spec = found
+        key = (zygote.pid, tuple(cells))
+        with self._lock:
+            template = self._templates.get(key)
+            if template is None:
+                template = self._templates[key] = SetupTemplate(zygote)
+        with template.lock:
+            if not template.done:
+                template.make(cells, cwd=cwd or self.cwd or os.getcwd(),
+                              env={**self._environment(None), **(spec.env or {})})
+        return template
+
+    def _direct_zygote(self, kernel_name: str) -> tuple[Zygote, KernelSpec] | None:
         if os.environ.get("NBFLOW_TASK_ENGINE", "direct").lower() != "direct":
             return None
         spec = self._specs.get_kernel_spec(kernel_name)
@@ -160,13 +197,7 @@ class KernelLauncher:
         if python is None or len(spec.argv) != 5:  # extra kernel options need the kernel
             return None
         zygote, _ = self._usable_zygote(python)
-        if zygote is None:
-            return None
-        from nbflow.kernel.direct import DirectTask
-
-        full_env = {**self._environment(env), **(spec.env or {})}
-        return DirectTask(zygote, nb, rundir=self.rundir,
-                          cwd=cwd or self.cwd or os.getcwd(), env=full_env)
+        return None if zygote is None else (zygote, spec)
 
     def close(self) -> None:
         """Stop fork servers, kill any kernel still alive. Idempotent."""
@@ -319,6 +350,32 @@ class KernelLauncher:
                     found = exc
                 self._zygotes[python] = found
             return found if found is not None else ZygoteUnavailable("the launcher is closed")
+
+
+class SetupTemplate:
+    """The setup cells run once in a process tasks fork from, or why that was refused."""
+
+    def __init__(self, zygote: Zygote) -> None:
+        self.zygote = zygote
+        self.lock = threading.Lock()
+        self.done = False
+        self.tid: str | None = None
+        self.reason: str | None = None
+        self.cells: list[dict[str, Any]] = []  # per setup cell: outputs, execution_count
+        self.index: int | None = None  # the setup cell that made it unsafe
+
+    def make(self, cells: Sequence[str], *, cwd: str, env: dict[str, str]) -> None:
+        try:
+            report = self.zygote.template(cells=cells, env=env, cwd=cwd, timeout=None)
+        except ZygoteUnavailable as exc:
+            report = {"status": "failed", "reason": str(exc), "cells": []}
+        self.done = True
+        self.cells = report.get("cells", [])
+        if report["status"] == "ready":
+            self.tid = report["tid"]
+        else:
+            self.reason = report.get("reason") or report["status"]
+            self.index = report.get("index")
 
 
 def _ipykernel_argv(argv: Sequence[str]) -> bool:

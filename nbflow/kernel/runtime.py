@@ -172,14 +172,56 @@ def _mutation_warnings(plan: dict[str, Any], ns: dict[str, Any]) -> list[str]:
     return warnings
 
 
+class _ImportLog:
+    """A meta-path finder that only notes the top-level names imported after a fork
+    server's snapshot (and finds nothing): a task lists its packages from the snapshot
+    plus these, without touching every preloaded module (each touch is a copy-on-write
+    page fault in a forked child)."""
+
+    def __init__(self) -> None:
+        self.names: dict[str, None] = {}
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        if path is None:
+            self.names[name] = None
+        return None
+
+
+# Taken by a fork server before it forks: top-level name -> (module, its version).
+_snapshot: dict[str, tuple[Any, str]] | None = None
+_import_log = _ImportLog()
+
+
+def prepare_fork() -> None:
+    """Work every task would repeat, done once in the fork server before it forks."""
+    global _snapshot
+    from nbflow.store.serializers import scan_entry_points
+
+    scan_entry_points()
+    if _import_log not in sys.meta_path:
+        sys.meta_path.insert(0, _import_log)
+    _import_log.names.clear()
+    _snapshot = {name: (sys.modules[name], version)
+                 for name, version in _versions(list(sys.modules)).items()}
+
+
 def _imported_packages() -> dict[str, str]:
     """Versions of the third-party top-level modules this kernel imported."""
+    if _snapshot is None:
+        return dict(sorted(_versions(list(sys.modules)).items()))
+    found = {name: version for name, (module, version) in _snapshot.items()
+             if sys.modules.get(name) is module}
+    found.update(_versions([n for n in _import_log.names if n not in _snapshot]))
+    return dict(sorted(found.items()))
+
+
+def _versions(names: list[str]) -> dict[str, str]:
     stdlib: frozenset[str] = getattr(sys, "stdlib_module_names", frozenset())
     found = {}
-    for name, module in list(sys.modules.items()):
+    for name in names:
         if "." in name or name.startswith("_") or name in stdlib:
             continue
-        version = getattr(module, "__version__", None)
+        version = getattr(sys.modules.get(name), "__version__", None)
         if isinstance(version, str):
             found[name] = version
-    return dict(sorted(found.items()))
+    return found

@@ -23,21 +23,17 @@ def build_task_notebook(
     persist_plan: dict[str, Any],
     *,
     include_step: bool = True,
+    include_setup: bool = True,
 ) -> Any:
     """Return an ``nbformat`` notebook node for one task of ``step``.
 
     Without ``include_step`` the notebook only runs the setup and persists what the
-    plan names: how a branch over a setup-defined name learns its elements."""
+    plan names: how a branch over a setup-defined name learns its elements. Without
+    ``include_setup`` it starts at loading the inputs: the task is forked from a
+    template that already ran :func:`setup_cells`."""
     from nbformat import from_dict
 
-    cells = []
-    for setup in spec.setup:
-        if setup.is_parameters:
-            cells.append(_cell(parameters_source(params), "parameters", setup.cell))
-        else:
-            cells.append(_cell(setup.source, "setup", setup.cell))
-    if not any(s.is_parameters for s in spec.setup) and params:
-        cells.append(_cell(parameters_source(params), "parameters", None))
+    cells = setup_cells(spec, params) if include_setup else []
     cells.append(_cell(_call("load_inputs", load_plan), "load", step.cell))
     if include_step:
         cells.append(_cell(step.source, "step", step.cell))
@@ -49,6 +45,19 @@ def build_task_notebook(
     nb.metadata["language_info"] = {"name": "python"}
     nb.metadata["nbflow"] = {"flow": spec.flow, "step": step.name, "notebook": spec.path}
     return nb
+
+
+def setup_cells(spec: NotebookSpec, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """What every task runs before its own cells: setup cells and injected parameters."""
+    cells = []
+    for setup in spec.setup:
+        if setup.is_parameters:
+            cells.append(_cell(parameters_source(params), "parameters", setup.cell))
+        else:
+            cells.append(_cell(setup.source, "setup", setup.cell))
+    if not any(s.is_parameters for s in spec.setup) and params:
+        cells.append(_cell(parameters_source(params), "parameters", None))
+    return cells
 
 
 def _cell(source: str, role: str, cell: int | None) -> dict[str, Any]:

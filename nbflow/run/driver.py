@@ -251,7 +251,8 @@ def _write_notebook(
     from nbflow.notebook import ipynb
     from nbflow.run.outputnb import assemble
 
-    text = ipynb.dumps(assemble(ipynb.read(spec.path), summary.outcomes, home))
+    text = ipynb.dumps(assemble(ipynb.read(spec.path), summary.outcomes, home,
+                                setup=summary.setup_cells))
     kept = f"{home.run_prefix(spec.flow, run_id)}/notebook.ipynb"
     home.write_text(kept, text)
     if output:

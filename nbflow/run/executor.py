@@ -60,6 +60,12 @@ class TaskExecutor:
         self.run_id = run_id
         self.cwd = cwd
         self.split_kernels: list[str] = []  # foreach names whose elements a kernel listed
+        # Setup cells run once in a template the tasks fork from, when that is safe
+        # (``nbflow.run.setupmode``); else replayed in every task, and setup_note says why.
+        self.setup_note: str | None = None
+        self.setup_executed: list[dict[str, Any]] | None = None  # the template's setup cells
+        self._setup_decided = False
+        self._setup_blocked = False
 
     def split(self, step: StepSpec, name: str) -> list[ArtifactRecord]:
         """The elements of setup-defined ``name``, computed in a kernel that runs only the
@@ -101,15 +107,23 @@ class TaskExecutor:
                 self._launcher.close()
 
     def run(self, job: Job, on_started: StartedCallback) -> TaskOutcome:
-        nb = build_task_notebook(self.spec, job.step, self.params, job.load_plan, job.persist_plan)
         kernel_name = job.step.magic.kernel or self.spec.kernel_name
         started = time.time()
         pid: int | None = None
         error: NbflowError | None = None
-        executed = nb
+        nb = executed = None
         try:
             try:
-                kernel = self.launcher.start_direct(kernel_name, nb, cwd=self.cwd)
+                template = self._template(kernel_name)
+                nb = build_task_notebook(self.spec, job.step, self.params, job.load_plan,
+                                         job.persist_plan, include_setup=template is None)
+                executed = nb
+                kernel = self.launcher.start_direct(kernel_name, nb, cwd=self.cwd,
+                                                    template=template)
+                if kernel is None and template is not None:  # its fork server is gone
+                    nb = executed = build_task_notebook(
+                        self.spec, job.step, self.params, job.load_plan, job.persist_plan)
+                    kernel = self.launcher.start_direct(kernel_name, nb, cwd=self.cwd)
                 if kernel is None:
                     kernel = self.launcher.start(kernel_name)
             except Exception as exc:
@@ -124,6 +138,9 @@ class TaskExecutor:
         except Exception as exc:  # every failure of the task becomes a TaskFailed
             executed = getattr(exc, "nb", None) or nb
             error = self._task_error(job, exc)
+            if executed is None:  # it failed before its notebook was built
+                executed = build_task_notebook(self.spec, job.step, self.params,
+                                               job.load_plan, job.persist_plan)
         ended = time.time()
         log_path = self._save_log(job, executed)
         manifest = None
@@ -138,6 +155,40 @@ class TaskExecutor:
                     hint=f"look at the task log: {log_path}",
                 )
         return TaskOutcome(job, manifest, error, started, ended, pid, log_path, executed)
+
+    def _template(self, kernel_name: str) -> Any:
+        """The ready setup template for this kernel's tasks, or ``None`` to replay setup."""
+        from nbflow.kernel.tasknb import setup_cells
+        from nbflow.run.setupmode import has_setup, template_blocker
+
+        if not has_setup(self.spec):
+            return None
+        with self._lock:
+            if not self._setup_decided:
+                self._setup_decided = True
+                self.setup_note = template_blocker(self.spec)
+                self._setup_blocked = self.setup_note is not None
+        if self._setup_blocked:
+            return None
+        cells = setup_cells(self.spec, self.params)
+        template = self.launcher.setup_template(kernel_name, [c["source"] for c in cells],
+                                                cwd=self.cwd)
+        if template is None:  # this kernel's tasks do not run direct: nothing to fork from
+            return None
+        with self._lock:
+            if template.tid is None:
+                if self.setup_note is None:
+                    where = cells[template.index] if template.index is not None else None
+                    number = where["metadata"]["nbflow"]["cell"] if where else None
+                    self.setup_note = (f"setup cell {number}: {template.reason}"
+                                       if number else str(template.reason))
+                return None
+            if self.setup_executed is None:
+                for cell, done in zip(cells, template.cells, strict=False):
+                    cell["outputs"] = done["outputs"]
+                    cell["execution_count"] = done["execution_count"]
+                self.setup_executed = cells
+        return template
 
     def _execute(self, nb: Any, kernel: Any, timeout: float | None) -> Any:
         from nbflow.kernel.direct import DirectTask, execute_direct

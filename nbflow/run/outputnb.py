@@ -9,12 +9,13 @@ from nbflow.kernel.tasknb import cell_role
 from nbflow.run.executor import TaskOutcome
 
 
-def assemble(source_nb: dict[str, Any], outcomes: list[TaskOutcome], home: Any = None
-             ) -> dict[str, Any]:
+def assemble(source_nb: dict[str, Any], outcomes: list[TaskOutcome], home: Any = None,
+             setup: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """Fill a copy of ``source_nb`` with outputs from the tasks' executed notebooks.
 
     A branch cell gets every task's outputs in index order, each under a one-line
-    header. Setup cells get the outputs of the first task that ran them. Of a retried
+    header. Setup cells get the outputs of their one run in the template the tasks
+    forked from (``setup``), else of the first task that ran them. Of a retried
     task only the last attempt counts; a reused task contributes its origin's outputs.
     """
     nb = copy.deepcopy(source_nb)
@@ -25,6 +26,11 @@ def assemble(source_nb: dict[str, Any], outcomes: list[TaskOutcome], home: Any =
             cell["execution_count"] = None
     by_cell: dict[int, list[tuple[int, str, list[Any]]]] = {}
     setup_done: set[int] = set()
+    for cell in setup or ():
+        role, number = cell_role(cell)
+        if role == "setup" and number is not None:
+            cells[number - 1]["outputs"] = list(cell.get("outputs", []))
+            setup_done.add(number)
     last = {o.job.label: o for o in sorted(outcomes, key=lambda o: o.job.attempt)}
     for outcome in sorted(last.values(), key=lambda o: (o.job.step.cell, o.job.index)):
         task_nb = outcome.executed

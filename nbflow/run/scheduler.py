@@ -39,6 +39,7 @@ class RunSummary:
     outcomes: list[TaskOutcome] = field(default_factory=list)
     reused: dict[str, int] = field(default_factory=dict)  # "cached"/"cloned" -> task count
     split_kernels: list[str] = field(default_factory=list)  # setup foreach names a kernel listed
+    setup_cells: list[dict[str, Any]] | None = None  # run once in a template: their outputs
 
 
 class Scheduler:
@@ -180,6 +181,11 @@ class Scheduler:
 
     def _on_started(self, job: Job, pid: int, mode: str, fallback: str | None = None,
                     started: float | None = None) -> None:
+        setup_note = getattr(self.executor, "setup_note", None)
+        if setup_note and setup_note not in self._fallbacks:
+            self._fallbacks.add(setup_note)  # once: why every task replays the setup cells
+            self.progress.message(f"note: the setup cells run again in every task, not once "
+                                  f"before they fork: {setup_note}")
         if fallback and fallback not in self._fallbacks:
             self._fallbacks.add(fallback)  # say once why kernels start the slow way
             self.progress.message(f"note: step {job.step.name!r} starts ordinary kernels, "
@@ -285,7 +291,8 @@ class Scheduler:
     def _summary(self, status: str) -> RunSummary:
         self.progress.close()
         return RunSummary(status, dict(self.status), self.errors, self.done, self.outcomes,
-                          self.reused, list(getattr(self.executor, "split_kernels", [])))
+                          self.reused, list(getattr(self.executor, "split_kernels", [])),
+                          getattr(self.executor, "setup_executed", None))
 
 
 def _completed(future: cf.Future[TaskOutcome]) -> bool:

@@ -217,15 +217,13 @@ class Catalog:
                 from nbflow.store.journal import record_events
 
                 record_events(self.home, list(events))
-            for event in events:
-                if isinstance(event, TaskStarted):
-                    _task_started(con, event)
-                elif isinstance(event, TaskFinished):
-                    _task_finished(con, event)
-                elif isinstance(event, RunFinished):
-                    _run_finished(con, event)
+            for kind, group in _bulk_groups(events):
+                if kind is TaskStarted:
+                    _tasks_started(con, group)
+                elif kind is TaskFinished:
+                    _tasks_finished(con, group)
                 else:
-                    raise CatalogError(f"not a catalog event: {event!r}")
+                    _run_finished(con, group[0])
 
     def apply_sql(self, statements: Sequence[tuple[str, Sequence[Any]]], *,
                   run: tuple[str, int] | None = None) -> None:
@@ -591,62 +589,127 @@ def query_tables(
 # -- event handlers ---------------------------------------------------------------------
 
 
-def _task_started(con: duckdb.DuckDBPyConnection, e: TaskStarted) -> None:
-    con.execute(
-        """INSERT INTO tasks (flow, run_id, step, task_index, foreach_element, status, attempt,
-               pid, started_at, kernel_mode, queued_at)
-           VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?)
-           ON CONFLICT (flow, run_id, step, task_index) DO UPDATE SET
-               foreach_element = excluded.foreach_element, status = 'running',
-               attempt = excluded.attempt, pid = excluded.pid, started_at = excluded.started_at,
-               kernel_mode = excluded.kernel_mode, ended_at = NULL, duration_s = NULL,
-               retry_errors = CASE WHEN tasks.error IS NULL THEN tasks.retry_errors ELSE
-                   concat_ws(chr(10), tasks.retry_errors,
-                             'attempt ' || tasks.attempt || ': ' || tasks.error) END,
-               error = NULL, queued_at = coalesce(excluded.queued_at, queued_at)""",
-        [e.flow, e.run_id, e.step, e.index, _json_or_null(e.foreach_element), e.attempt, e.pid,
-         _ts(e.started_at), e.kernel_mode, _ts(e.queued_at)],
-    )
+_BULK_ROWS = 250  # rows per statement: a few thousand parameters
 
 
-def _task_finished(con: duckdb.DuckDBPyConnection, e: TaskFinished) -> None:
-    key = [e.flow, e.run_id, e.step, e.index]
-    con.execute(
-        """INSERT INTO tasks (flow, run_id, step, task_index, status, attempt, started_at,
-               ended_at, duration_s, peak_memory, error, cache_key, cached_from, python,
-               packages, foreach_element, cache_parts, queued_at)
-           VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-           ON CONFLICT (flow, run_id, step, task_index) DO UPDATE SET
-               status = excluded.status, started_at = coalesce(started_at, excluded.started_at),
-               foreach_element = coalesce(excluded.foreach_element, foreach_element),
-               ended_at = excluded.ended_at, duration_s = excluded.duration_s,
-               peak_memory = excluded.peak_memory, error = excluded.error,
-               cache_key = excluded.cache_key, cached_from = excluded.cached_from,
-               python = excluded.python, packages = excluded.packages,
-               cache_parts = excluded.cache_parts,
-               queued_at = coalesce(queued_at, excluded.queued_at)""",
-        [*key, e.status, _ts(e.started_at), _ts(e.ended_at), e.duration_s, e.peak_memory,
-         e.error, e.cache_key, e.cached_from, e.python, _json(e.packages),
-         _json_or_null(e.foreach_element), _json_or_null(e.cache_parts), _ts(e.queued_at)],
-    )
-    con.execute(
-        "DELETE FROM artifacts WHERE flow = ? AND run_id = ? AND step = ? AND task_index = ?",
-        key,
-    )
-    rows = [
-        [*key, a.name, a.type, a.hash, a.size, a.format, a.repr, _json_or_null(a.shape),
-         _json_or_null(a.schema), a.metric, a.persisted, a.reason]
-        for a in e.artifacts
-    ]
-    if rows:
-        con.executemany(
-            "INSERT INTO artifacts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
+def _bulk_groups(events: Sequence[CatalogEvent]) -> list[tuple[type, list[Any]]]:
+    """The batch as groups of one event type, each touching every task at most once,
+    in an order with the same result as applying the events one by one.
+
+    Each task event writes only its own task's rows, so events of different tasks
+    commute: the k-th event of every task goes into round k (a task's own events keep
+    their order), and one statement per round and type does the work of many (a single
+    upsert costs DuckDB ≈5 ms whatever its row count). A run's end is a barrier."""
+    groups: list[tuple[type, list[Any]]] = []
+    rounds: list[dict[type, list[Any]]] = []
+    seen: dict[tuple[Any, ...], int] = {}
+
+    def flush() -> None:
+        for by_type in rounds:
+            groups.extend((kind, group) for kind, group in by_type.items())
+        rounds.clear()
+        seen.clear()
+
+    for event in events:
+        if isinstance(event, (TaskStarted, TaskFinished)):
+            key = (event.flow, event.run_id, event.step, event.index)
+            n = seen[key] = seen.get(key, -1) + 1
+            if n == len(rounds):
+                rounds.append({})
+            rounds[n].setdefault(type(event), []).append(event)
+        elif isinstance(event, RunFinished):
+            flush()
+            groups.append((RunFinished, [event]))
+        else:
+            raise CatalogError(f"not a catalog event: {event!r}")
+    flush()
+    return groups
+
+
+def _values(width: int, rows: int) -> str:
+    row = "(" + ", ".join(["?"] * width) + ")"
+    return ", ".join([row] * rows)
+
+
+def _chunks(rows: list[list[Any]]) -> Iterator[tuple[list[list[Any]], list[Any]]]:
+    for i in range(0, len(rows), _BULK_ROWS):
+        chunk = rows[i:i + _BULK_ROWS]
+        yield chunk, [value for row in chunk for value in row]
+
+
+def _tasks_started(con: duckdb.DuckDBPyConnection, events: list[TaskStarted]) -> None:
+    rows = [[e.flow, e.run_id, e.step, e.index, _json_or_null(e.foreach_element), e.attempt,
+             e.pid, _ts(e.started_at), e.kernel_mode, _ts(e.queued_at)] for e in events]
+    for chunk, params in _chunks(rows):
+        con.execute(
+            f"""INSERT INTO tasks (flow, run_id, step, task_index, foreach_element, status,
+                   attempt, pid, started_at, kernel_mode, queued_at)
+               SELECT flow, run_id, step, task_index, foreach_element, 'running', attempt,
+                   pid, started_at, kernel_mode, queued_at
+               FROM (VALUES {_values(10, len(chunk))}) AS v(flow, run_id, step, task_index,
+                   foreach_element, attempt, pid, started_at, kernel_mode, queued_at)
+               ON CONFLICT (flow, run_id, step, task_index) DO UPDATE SET
+                   foreach_element = excluded.foreach_element, status = 'running',
+                   attempt = excluded.attempt, pid = excluded.pid,
+                   started_at = excluded.started_at,
+                   kernel_mode = excluded.kernel_mode, ended_at = NULL, duration_s = NULL,
+                   retry_errors = CASE WHEN tasks.error IS NULL THEN tasks.retry_errors ELSE
+                       concat_ws(chr(10), tasks.retry_errors,
+                                 'attempt ' || tasks.attempt || ': ' || tasks.error) END,
+                   error = NULL, queued_at = coalesce(excluded.queued_at, queued_at)""",
+            params,
         )
-    con.execute(
-        "DELETE FROM lineage WHERE flow = ? AND run_id = ? AND step = ? AND task_index = ?", key)
-    read = lineage_rows(e.flow, e.run_id, e.step, e.index, e.lineage)
-    if read:
-        con.executemany("INSERT INTO lineage VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", read)
+
+
+def _tasks_finished(con: duckdb.DuckDBPyConnection, events: list[TaskFinished]) -> None:
+    rows = [[e.flow, e.run_id, e.step, e.index, e.status, _ts(e.started_at), _ts(e.ended_at),
+             e.duration_s, e.peak_memory, e.error, e.cache_key, e.cached_from, e.python,
+             _json(e.packages), _json_or_null(e.foreach_element), _json_or_null(e.cache_parts),
+             _ts(e.queued_at)] for e in events]
+    for chunk, params in _chunks(rows):
+        con.execute(
+            f"""INSERT INTO tasks (flow, run_id, step, task_index, status, attempt, started_at,
+                   ended_at, duration_s, peak_memory, error, cache_key, cached_from, python,
+                   packages, foreach_element, cache_parts, queued_at)
+               SELECT flow, run_id, step, task_index, status, 1, started_at, ended_at,
+                   duration_s, peak_memory, error, cache_key, cached_from, python, packages,
+                   foreach_element, cache_parts, queued_at
+               FROM (VALUES {_values(17, len(chunk))}) AS v(flow, run_id, step, task_index,
+                   status, started_at, ended_at, duration_s, peak_memory, error, cache_key,
+                   cached_from, python, packages, foreach_element, cache_parts, queued_at)
+               ON CONFLICT (flow, run_id, step, task_index) DO UPDATE SET
+                   status = excluded.status,
+                   started_at = coalesce(started_at, excluded.started_at),
+                   foreach_element = coalesce(excluded.foreach_element, foreach_element),
+                   ended_at = excluded.ended_at, duration_s = excluded.duration_s,
+                   peak_memory = excluded.peak_memory, error = excluded.error,
+                   cache_key = excluded.cache_key, cached_from = excluded.cached_from,
+                   python = excluded.python, packages = excluded.packages,
+                   cache_parts = excluded.cache_parts,
+                   queued_at = coalesce(queued_at, excluded.queued_at)""",
+            params,
+        )
+    keys = [[e.flow, e.run_id, e.step, e.index] for e in events]
+    for table in ("artifacts", "lineage"):
+        for chunk, params in _chunks(keys):
+            con.execute(
+                f"""DELETE FROM {table} USING (VALUES {_values(4, len(chunk))})
+                       AS k(flow, run_id, step, task_index)
+                   WHERE {table}.flow = k.flow AND {table}.run_id = k.run_id
+                       AND {table}.step = k.step AND {table}.task_index = k.task_index""",
+                params,
+            )
+    artifacts = [
+        [e.flow, e.run_id, e.step, e.index, a.name, a.type, a.hash, a.size, a.format, a.repr,
+         _json_or_null(a.shape), _json_or_null(a.schema), a.metric, a.persisted, a.reason]
+        for e in events for a in e.artifacts
+    ]
+    for chunk, params in _chunks(artifacts):
+        con.execute(f"INSERT INTO artifacts VALUES {_values(15, len(chunk))}", params)
+    read = [row for e in events
+            for row in lineage_rows(e.flow, e.run_id, e.step, e.index, e.lineage)]
+    for chunk, params in _chunks(read):
+        con.execute(f"INSERT INTO lineage VALUES {_values(12, len(chunk))}", params)
 
 
 def lineage_rows(flow: str, run_id: int, step: str, index: int,
