@@ -159,20 +159,24 @@ export class CellBadges {
   private _frame: number | null = null;
 }
 
-/** Insert the badge above the cell's input once the cell has built its DOM. */
+/**
+ * Insert the badge above the cell's input once the cell has built its DOM.
+ *
+ * Being in the cell's layout is what counts, not being in its DOM: the windowed notebook
+ * takes a cell's children out of the page while it is scrolled away and puts them back
+ * itself. Never `removeWidget` a badge that is not in the layout: Lumino then removes
+ * the layout's last widget instead (index -1), which emptied scrolled-away step cells.
+ */
 function attach(badge: Badge, cell: Cell): void {
-  const placed = () => badge.parent === cell && cell.node.contains(badge.node);
-  if (placed()) {
+  const inLayout = () => (cell.layout as PanelLayout).widgets.includes(badge);
+  if (badge.parent === cell && inLayout()) {
     return;
   }
   void cell.ready.then(() => {
-    if (badge.isDisposed || cell.isDisposed || placed()) {
+    if (badge.isDisposed || cell.isDisposed || inLayout()) {
       return;
     }
     const layout = cell.layout as PanelLayout;
-    if (badge.parent === cell) {
-      layout.removeWidget(badge);
-    }
     const input = layout.widgets.findIndex(w => w.hasClass('jp-Cell-inputWrapper'));
     layout.insertWidget(input >= 0 ? input : 0, badge);
   });

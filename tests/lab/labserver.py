@@ -84,6 +84,7 @@ def jupyterlab(root: Path, work: Path, *, windowing: str = "full",
                 assert server.poll() is None, log_path.read_text()
                 assert time.monotonic() < deadline, "JupyterLab did not start in 60 s"
                 time.sleep(0.3)
+        _check_loads_this_build(url)
         yield {"url": url, "work": work, "out": root, "log": log_path}
     finally:
         server.terminate()
@@ -92,3 +93,14 @@ def jupyterlab(root: Path, work: Path, *, windowing: str = "full",
         except subprocess.TimeoutExpired:
             server.kill()
         log.close()
+
+
+def _check_loads_this_build(url: str) -> None:
+    """The lab must load this tree's build, not the copy an install put in sys.prefix
+    (the ``extra_labextensions_path`` comes first, so a build here wins)."""
+    built = BUILT / "package.json"
+    if not built.exists():
+        return
+    load = json.loads(built.read_text())["jupyterlab"]["_build"]["load"]
+    page = urllib.request.urlopen(f"{url}/lab?token={TOKEN}", timeout=30).read().decode()
+    assert load in page, f"JupyterLab does not load {BUILT} ({load} is not in its page config)"

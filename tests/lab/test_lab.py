@@ -8,32 +8,17 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from labserver import ARGS, CHROMIUM, TOKEN, jupyterlab
 from nbtest import EXAMPLES
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
-TOKEN = "nbflow-lab-test"
 
 if not os.path.exists(CHROMIUM) and not os.environ.get("CI"):
     pytest.skip(f"{CHROMIUM} is missing (apt-get install -y chromium); under CI this test "
                 "must run", allow_module_level=True)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -46,46 +31,10 @@ def lab(tmp_path: Path) -> Iterator[dict[str, Any]]:
     nb.cells += [nbformat.v4.new_code_cell("%nbflow run --tag lab"),
                  nbformat.v4.new_code_cell("%nbflow history")]
     nbformat.write(nb, work / "parameters.ipynb")
-    news = tmp_path / "settings" / "@jupyterlab" / "apputils-extension"
-    news.mkdir(parents=True)  # no "Would you like to get notified about news?" toast
-    (news / "notification.jupyterlab-settings").write_text(
-        '{"fetchNews": "false", "checkForUpdates": false}')
     # Lab 4 renders only the cells near the viewport; a widget in a cell further down
     # would not be in the page at all. Render every cell, as a person scrolling would see.
-    tracker = tmp_path / "settings" / "@jupyterlab" / "notebook-extension"
-    tracker.mkdir(parents=True)
-    (tracker / "tracker.jupyterlab-settings").write_text('{"windowingMode": "none"}')
-    port = _free_port()
-    env = {**os.environ, "NBFLOW_HOME": str(work / ".nbflow"),
-           "JUPYTER_CONFIG_DIR": str(tmp_path / "config")}
-    log = open(tmp_path / "lab.log", "w")  # noqa: SIM115  (closed below)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
-         f"--port={port}", "--ServerApp.port_retries=0", "--ServerApp.ip=127.0.0.1",
-         f"--ServerApp.root_dir={work}", f"--IdentityProvider.token={TOKEN}",
-         "--LabApp.expose_app_in_browser=True",
-         f"--LabApp.user_settings_dir={tmp_path / 'settings'}",
-         f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}"],
-        cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/api/status?token={TOKEN}", timeout=2)
-                break
-            except OSError:
-                assert server.poll() is None, (tmp_path / "lab.log").read_text()
-                assert time.monotonic() < deadline, "JupyterLab did not start in 60 s"
-                time.sleep(0.3)
-        yield {"url": url, "work": work, "out": tmp_path}
-    finally:
-        server.terminate()
-        try:
-            server.wait(15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
+    with jupyterlab(tmp_path, work, windowing="none") as server:
+        yield server
 
 
 KERNEL_IDLE = """() => {
