@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 from nbbuild import make_notebook
@@ -41,6 +42,9 @@ def _data(root: Path) -> None:
 
 def test_a_changed_file_reruns_only_its_readers(tmp_path: Path, nbflow, home: Path) -> None:
     _data(tmp_path)
+    for written in (tmp_path / "data").iterdir():  # a file written in the last 2 s is
+        past = time.time() - 60                     # hashed every time: age them
+        os.utime(written, (past, past))
     nb = _notebook(tmp_path / "files.ipynb")
     # The CLI runs elsewhere: relative paths are the notebook's, as its tasks run there.
     elsewhere = tmp_path / "elsewhere"
