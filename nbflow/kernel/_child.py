@@ -26,15 +26,30 @@ def become_kernel(
     parent_pid: int,
     set_parent_death_signal: Callable[[], None],
 ) -> NoReturn:
+    run_forked(request, lambda: _run_kernel(request["argv"]), close_fds=close_fds,
+               parent_pid=parent_pid, set_parent_death_signal=set_parent_death_signal)
+
+
+def run_forked(
+    request: dict[str, Any],
+    work: Callable[[], int],
+    *,
+    close_fds: Sequence[int],
+    parent_pid: int,
+    set_parent_death_signal: Callable[[], None],
+) -> NoReturn:
+    """What every forked child does (a kernel, a direct task, a setup template): detach
+    from the zygote, enter the task's context, do ``work`` and end in ``os._exit`` with its
+    code, whatever happens."""
     code = 1
     try:
         _detach(close_fds, parent_pid, set_parent_death_signal)
         _enter_task_context(request)
-        code = _run_kernel(request["argv"])
+        code = work()
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except BaseException:
-        traceback.print_exc()
+        traceback.print_exc(file=sys.__stderr__)
     finally:
         _exit(code)
 

@@ -138,23 +138,15 @@ def run_cells(
     parent_pid: int,
     set_parent_death_signal: Callable[[], None],
 ) -> NoReturn:
-    from nbflow.kernel._child import _detach, _enter_task_context, _exit
+    from nbflow.kernel._child import run_forked
 
-    code = 1
-    try:
-        _detach(close_fds, parent_pid, set_parent_death_signal)
-        _enter_task_context(request)
+    def work() -> int:
         fifo = os.open(request["fifo"], os.O_WRONLY)
         _run(request["cells"], fifo)
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    except BaseException:
-        import traceback
+        return 0
 
-        traceback.print_exc(file=sys.__stderr__)
-    finally:
-        _exit(code)
+    run_forked(request, work, close_fds=close_fds, parent_pid=parent_pid,
+               set_parent_death_signal=set_parent_death_signal)
 
 
 def _run(cells: list[str | None], fifo: int) -> None:

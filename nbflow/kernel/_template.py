@@ -17,7 +17,6 @@ from __future__ import annotations
 import gc
 import os
 import socket
-import sys
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
@@ -34,23 +33,17 @@ def become_template(
     parent_pid: int,
     set_parent_death_signal: Callable[[], None],
 ) -> NoReturn:
-    from nbflow.kernel._child import _detach, _enter_task_context, _exit
+    from nbflow.kernel._child import run_forked
 
-    code = 1
-    try:
-        _detach(close_fds, parent_pid, set_parent_death_signal)
-        _enter_task_context(request)
+    def work() -> int:
         result = _run_setup(request["cells"], keep=sock.fileno())
         send_frame(sock, {"op": "template", "rid": request["rid"], **result})
         if result["status"] == "ready":
             _serve(sock)
-        code = 0
-    except BaseException:
-        import traceback
+        return 0
 
-        traceback.print_exc(file=sys.__stderr__)
-    finally:
-        _exit(code)
+    run_forked(request, work, close_fds=close_fds, parent_pid=parent_pid,
+               set_parent_death_signal=set_parent_death_signal)
 
 
 def _run_setup(cells: list[str], *, keep: int) -> dict[str, Any]:
