@@ -141,20 +141,29 @@ def _worker_pid(ancestors: list[int]) -> int:
     raise AssertionError(f"no worker process among {ancestors}")
 
 
+def _start_until_marked(cluster: Cluster, home: str, cwd: Path, notebook: str,
+                        marker: Path) -> subprocess.Popen[str]:
+    """The driver of ``notebook`` on the cluster, once its task has written ``marker``."""
+    env = {**process_env(cluster.env), "NBFLOW_HOME": home}
+    driver = subprocess.Popen(
+        [*nbflow_command(), "execute", notebook, "-p", "marker", str(marker),
+         "--backend", "dask", "--scheduler", cluster.address],
+        cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (marker.exists() and marker.read_text().strip()):
+        if driver.poll() is not None or time.time() >= deadline:
+            driver.kill()
+            raise AssertionError("the task never started")
+        time.sleep(0.2)
+    return driver
+
+
 def test_a_worker_killed_mid_task_reruns_it_elsewhere_as_a_retry(cluster: Cluster, s3_home,
                                                                  tmp_path):
     make_notebook(SLOW, tmp_path / "slow.ipynb")
     marker = tmp_path / "started"
-    env = {**process_env(cluster.env), "NBFLOW_HOME": s3_home}
-    driver = subprocess.Popen(
-        [*nbflow_command(), "execute", "slow.ipynb", "-p", "marker", str(marker),
-         "--backend", "dask", "--scheduler", cluster.address],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    driver = _start_until_marked(cluster, s3_home, tmp_path, "slow.ipynb", marker)
     try:
-        deadline = time.time() + 120
-        while not (marker.exists() and marker.read_text().strip()):
-            assert driver.poll() is None and time.time() < deadline, "the task never started"
-            time.sleep(0.2)
         victim = _worker_pid([int(p) for p in marker.read_text().split()])
         os.kill(victim, signal.SIGKILL)
         out, err = driver.communicate(timeout=180)
@@ -232,16 +241,8 @@ def test_ctrl_c_cancels_the_submitted_task_and_records_the_run_cancelled(cluster
                                                                          s3_home, tmp_path):
     make_notebook(SLEEPER, tmp_path / "sleeper.ipynb")
     marker = tmp_path / "pid"
-    env = {**process_env(cluster.env), "NBFLOW_HOME": s3_home}
-    driver = subprocess.Popen(
-        [*nbflow_command(), "execute", "sleeper.ipynb", "-p", "marker", str(marker),
-         "--backend", "dask", "--scheduler", cluster.address],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    driver = _start_until_marked(cluster, s3_home, tmp_path, "sleeper.ipynb", marker)
     try:
-        deadline = time.time() + 120
-        while not (marker.exists() and marker.read_text().strip()):
-            assert driver.poll() is None and time.time() < deadline, "the task never started"
-            time.sleep(0.2)
         task_pid = int(marker.read_text())
         driver.send_signal(signal.SIGINT)
         _out, err = driver.communicate(timeout=120)
