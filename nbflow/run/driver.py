@@ -258,4 +258,4 @@ def _write_notebook(
     if output:
         Path(output).write_text(text, encoding="utf-8")
         return output
-    return kept
+    return home.url_of(kept)

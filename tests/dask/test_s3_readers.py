@@ -25,7 +25,8 @@ def nbflow(tmp_path: Path, s3_home: str, *args: str) -> subprocess.CompletedProc
 def test_why_rebuild_widget_and_client_read_an_s3_home(s3, s3_home, tmp_path, monkeypatch):
     shutil.copy(EXAMPLES / "parameters.ipynb", tmp_path)
     shutil.copy(EXAMPLES / "params.yaml", tmp_path)
-    nbflow(tmp_path, s3_home, "execute", "parameters.ipynb", "-q")
+    ran = nbflow(tmp_path, s3_home, "execute", "parameters.ipynb")
+    assert f"executed notebook: {s3_home}/runs/parameters/1/notebook.ipynb" in ran.stderr, ran.stderr
 
     why = nbflow(tmp_path, s3_home, "why", "parameters.ipynb").stdout
     assert why.count("reused  from parameters/1") == 3, why
