@@ -123,6 +123,9 @@ def _print_summary(result: Any, notebook: str) -> None:
             click.secho(f"error: {str(error).splitlines()[0]}", fg="red", err=True)
         # A backend failure (a lost scheduler or worker) is not the notebook's fault.
         backend = all(getattr(e, "role", None) == "backend" for e in summary.errors)
-        what = "fix what the error says" if backend and summary.errors else "fix the notebook"
-        click.echo(f"{what}, then continue with: nbflow execute {notebook} "
-                   f"--resume {result.run_id}", err=True)
+        resume = f"nbflow execute {notebook} --resume {result.run_id}"
+        if summary.status == "cancelled" and not summary.errors:
+            click.echo(f"continue with: {resume}", err=True)
+        else:
+            what = "fix what the error says" if backend and summary.errors else "fix the notebook"
+            click.echo(f"{what}, then continue with: {resume}", err=True)

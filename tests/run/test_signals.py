@@ -77,6 +77,8 @@ def test_a_signal_cancels_the_run_cleanly(tmp_path: Path, home: Path, sleepy: Pa
     assert proc.returncode == code, err
     assert "Traceback" not in err
     assert "run sleepy/1 cancelled" in err  # the summary
+    assert f"\ncontinue with: nbflow execute {sleepy} --resume 1" in err
+    assert "fix the notebook" not in err  # nothing in it is wrong
     assert query(home, "SELECT status FROM runs") == [("cancelled",)]
     assert query(home, "SELECT step, status FROM tasks ORDER BY step") == [
         ("quick", "succeeded"), ("sleepy", "cancelled")]
