@@ -183,7 +183,10 @@ def _problem(message: str, hint: str) -> NoReturn:
 
 def _identifier(value: Any, what: str) -> str:
     text = str(value)
-    if not text.isidentifier() or keyword.iskeyword(text):
+    if keyword.iskeyword(text):
+        _problem(f"{what} {text!r} is a Python keyword",
+                 f"pick another name (e.g. {text}_step or my_{text})")
+    if not text.isidentifier():
         _problem(
             f"{what} {text!r} is not a valid Python identifier",
             "use letters, digits and underscores, not starting with a digit (e.g. train_model)",

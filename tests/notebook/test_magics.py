@@ -53,7 +53,7 @@ def test_argument_string_alone_is_what_the_live_magic_gets() -> None:
         ("%%step", "missing the step name", "%%step NAME"),
         ("%%step --no-cache", "missing the step name", "%%step NAME"),
         ("%%step 2fast", "'2fast' is not a valid Python identifier", "letters, digits"),
-        ("%%step class", "'class' is not a valid Python identifier", "letters"),
+        ("%%step class", "'class' is a Python keyword", "class_step"),
         ("%%step a-b", "'a-b' is not a valid Python identifier", "letters"),
         ("%%step s --after", "--after expects at least one argument", "--after VALUE"),
         ("%%step s --after 1x", "--after '1x' is not a valid Python identifier", "letters"),
