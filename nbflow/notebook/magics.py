@@ -93,6 +93,10 @@ def parse_magic_args(
         ns, extra = parser.parse_known_args(tokens)
     except _ArgparseProblem as exc:
         fail(*_explain_argparse(str(exc)), step=tokens[0])
+    if ns.foreach is not None and not ns.foreach.isidentifier():
+        fail(f"--foreach takes the name of an iterable, not an expression ({ns.foreach!r})",
+             "bind it first, in a setup cell or an earlier step (e.g. items = list(range(3))), "
+             f"then write %%branch {tokens[0]} --foreach items", step=tokens[0])
     if extra:
         fail(*_explain_extra(extra, parser), step=tokens[0])
     try:
