@@ -123,6 +123,8 @@ def logs(pathspec: str, only_stderr: bool, only_stdout: bool, home: str | None) 
         if not only_stdout:
             click.echo(task.stderr, nl=False, err=True)
             if task.error:
+                if task.traceback:
+                    click.echo(task.traceback, err=True)
                 click.secho(task.error, fg="red", err=True)
         click.echo(f"(log: {task.log_path})", err=True)
 

@@ -38,6 +38,14 @@ def test_failing_step_exit_code_message_and_independent_work(tmp_path: Path, nbf
     from nbflow.client.objects import Run
 
     assert Run("fails/1", home=str(home))["independent"].task.data.c == 2
+    # the failed task's log: its traceback (plain text) and the one-line error
+    task = Run("fails/1", home=str(home))["bad"].task
+    assert task.traceback is not None and "----> 1 b = a / 0" in task.traceback
+    assert "\x1b[" not in task.traceback
+    logs = nbflow("logs", "fails/1/bad")
+    assert logs.returncode == 0 and "----> 1 b = a / 0" in logs.stderr
+    assert "fails.ipynb, cell 3, step 'bad'" in logs.stderr.split("----> 1")[1]
+    assert Run("fails/1", home=str(home))["ok"].task.traceback is None
 
 
 def test_unserializable_artifact_fails_only_its_reader(tmp_path: Path, nbflow, home: Path) -> None:
