@@ -5,7 +5,8 @@ do not count), the setup cells' source, the content hash of every input artifact
 the values of the parameters the step (or setup) reads (canonically encoded, so a set or
 a NaN hashes the same in every process), the foreach element, the
 content of ``--snapshot`` files and of the files the code names (``open("x.csv")``,
-``pd.read_csv(f"data/{name}.csv")``: see ``nbflow.notebook.reads``), the runs of
+``pd.read_csv(f"data/{name}.csv")``: see ``nbflow.notebook.reads``) and of the
+notebook folder's own modules it imports (``import helpers``: ``nbflow.run.modules``), the runs of
 other flows it reads through the client API (``Flow("train").latest_successful_run``),
 the kernelspec, and the artifact format version.
 The parts are kept too, so ``nbflow why`` can say which one changed.
@@ -29,6 +30,7 @@ from nbflow.errors import NbflowError
 from nbflow.notebook import reads
 from nbflow.notebook.names import magic_lines, parsed, to_python
 from nbflow.notebook.spec import NotebookSpec, StepSpec
+from nbflow.run.modules import local_modules
 from nbflow.store import canonical
 from nbflow.store.serialize import FORMAT_VERSION
 
@@ -159,6 +161,9 @@ def read_files(spec: NotebookSpec, step: StepSpec, params: dict[str, Any], direc
             continue
         shown = os.path.normpath(path)
         found[shown] = hashes.hash(os.path.join(directory, os.path.expanduser(path)))
+    sources = [c.source for c in spec.setup if not c.is_parameters] + [step.source]
+    for module in local_modules(sources, directory):
+        found[os.path.relpath(module, directory)] = hashes.hash(module)
     return found
 
 
