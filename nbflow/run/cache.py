@@ -6,7 +6,7 @@ the values of the parameters the step (or setup) reads (canonically encoded, so 
 a NaN hashes the same in every process), the foreach element, the
 content of ``--snapshot`` files and of the files the code names (``open("x.csv")``,
 ``pd.read_csv(f"data/{name}.csv")``: see ``nbflow.notebook.reads``) and of the
-notebook folder's own modules it imports (``import helpers``: ``nbflow.run.modules``), the runs of
+notebook folder's own modules it imports (``import helpers``: ``nbflow.notebook.modules``), the runs of
 other flows it reads through the client API (``Flow("train").latest_successful_run``),
 the kernelspec, and the artifact format version.
 The parts are kept too, so ``nbflow why`` can say which one changed.
@@ -28,9 +28,9 @@ from typing import Any
 
 from nbflow.errors import NbflowError
 from nbflow.notebook import reads
+from nbflow.notebook.modules import local_modules
 from nbflow.notebook.names import magic_lines, parsed, to_python
 from nbflow.notebook.spec import NotebookSpec, StepSpec
-from nbflow.run.modules import local_modules
 from nbflow.store import canonical
 from nbflow.store.serialize import FORMAT_VERSION
 

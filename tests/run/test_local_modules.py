@@ -9,7 +9,7 @@ from pathlib import Path
 from nbbuild import make_notebook
 from nbtest import query
 
-from nbflow.run.modules import local_modules
+from nbflow.notebook.modules import local_modules
 
 
 def _write(root: Path, files: dict[str, str]) -> None:
@@ -39,6 +39,9 @@ def test_an_edited_local_module_reruns_the_steps_that_import_it(tmp_path: Path, 
         "%%step b\nfrom pkg import util\nz = util.g()",
         "%%step c\nw = 1",
     ], tmp_path / "mods.ipynb")
+    shown = nbflow("show", str(nb)).stdout
+    assert "modules: helpers.py, pkg/__init__.py, pkg/consts.py, pkg/util.py (their code" in shown
+    assert shown.count("modules:") == 2, shown  # a and b; c imports nothing of the folder
     assert nbflow("execute", str(nb)).returncode == 0
     assert nbflow("execute", str(nb)).returncode == 0
     assert set(statuses(home, 2).values()) == {"cached"}
