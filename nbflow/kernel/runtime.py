@@ -41,6 +41,20 @@ def load_inputs(ns: dict[str, Any], plan_json: str) -> None:
     _state.update(started=time.time(), loaded={})
     for spec in plan["inputs"]:
         ns[spec["name"]] = _load_one(home, spec)
+    _fingerprint_inputs(ns)
+
+
+def _fingerprint_inputs(ns: dict[str, Any]) -> None:
+    """Fingerprint the loaded artifacts, once all are loaded and pickled a first time:
+    pickling an instance caches ``__slotnames__`` on its class (copyreg), and loading
+    one re-applies its class's state, so a class fingerprinted before that would look
+    changed by a step that never touched it."""
+    loaded = _state["loaded"]
+    for name, (hash_, size) in loaded.items():
+        loaded[name] = (hash_, _fingerprint(ns[name], size))
+    for name, (hash_, before) in loaded.items():
+        if before is not None:
+            loaded[name] = (hash_, _fingerprint(ns[name], 0))
 
 
 def _load_one(home: Home, spec: dict[str, Any]) -> Any:
@@ -49,7 +63,7 @@ def _load_one(home: Home, spec: dict[str, Any]) -> Any:
         record = ArtifactRecord.from_dict(spec["record"])
         value = _load_record(home, record, spec.get("producer"))
         if kind == "artifact" and record.hash:
-            _state["loaded"][spec["name"]] = (record.hash, _fingerprint(value, record.size))
+            _state["loaded"][spec["name"]] = (record.hash, record.size)  # fingerprinted later
         return value
     if kind == "namespace":
         return _namespace(home, spec["producer"], spec["index"], spec["records"])

@@ -29,6 +29,21 @@ def test_an_unseen_in_place_change_draws_a_warning(tmp_path: Path, nbflow, home:
     assert "warning: step 'use' changed input 'items' in place" in done.stderr, done.stderr
 
 
+def test_a_class_and_its_instance_read_together_draw_no_warning(tmp_path: Path, nbflow,
+                                                                home: Path) -> None:
+    nb = make_notebook([
+        "%%step define\nclass Point:\n    def __init__(self, x):\n        self.x = x\n"
+        "origin = Point(0)",
+        "%%step use\nother = Point(origin.x + 1)\nx = other.x",  # reads Point, then origin
+    ], tmp_path / "classes.ipynb")
+    done = nbflow("execute", str(nb))
+    assert done.returncode == 0, done.stderr
+    assert "warning" not in done.stderr, done.stderr  # nothing was changed in place
+    from nbflow.client.objects import Run
+
+    assert Run("classes/1", home=str(home)).data.x == 1
+
+
 def test_a_branch_over_a_branch_chains_maps(tmp_path: Path, nbflow, home: Path) -> None:
     nb = make_notebook([
         "%%step start\nxs = [1, 2, 3]",
