@@ -156,6 +156,12 @@ def test_all_problems_are_reported_together() -> None:
     assert len(info.value.problems) == 4
 
 
+def test_a_required_parameter_given_a_bad_value_is_not_also_missing() -> None:
+    with pytest.raises(ParameterError) as info:
+        resolve_parameters(PARAMS, yaml_values={"dataset": 3}, env={})
+    assert info.value.problems == ["parameter 'dataset' (YAML) expects str, got int 3"]
+
+
 def test_default_environment_is_os_environ(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NBFLOW_PARAM_N", "21")
     assert resolve_parameters(PARAMS, cli={"dataset": "d"})["n"] == 21
