@@ -4,7 +4,9 @@ Two kinds of read matter to the cache:
 
 * **files** named by a path the code spells out: ``open("data/x.csv")``,
   ``pd.read_csv(f"data/{dataset}.csv")``, ``np.load(path)`` for a parameter ``path``,
-  ``Path("cfg.json").read_text()``, ``json.load(open(...))``. A path is a string
+  ``Path("cfg.json").read_text()``, ``json.load(open(...))``, ``xr.open_dataset(...)``,
+  ``pl.scan_parquet(...)``, ``cv2.imread(...)``, ``Image.open(...)``,
+  ``h5py.File(...)``. A path is a string
   literal, an f-string of literals and parameters, a parameter, or a name the cell
   (or a setup cell) binds to a string literal. A read through anything else is
   *unresolved*: the planner cannot know the file, and ``nbflow show`` says so.
@@ -76,14 +78,19 @@ _NOT_FILES = {"read_sql", "read_sql_query", "read_sql_table", "read_gbq", "read_
               "read_html"}
 _LOADERS = {"np": {"load", "loadtxt", "genfromtxt", "fromfile"},
             "numpy": {"load", "loadtxt", "genfromtxt", "fromfile"},
-            "joblib": {"load"}, "torch": {"load"}}
+            "joblib": {"load"}, "torch": {"load"}, "Image": {"open"}, "h5py": {"File"}}
+# Module functions that read the file named by their first argument, by prefix
+# (xarray's open_dataset/open_mfdataset/open_zarr, polars' scan_csv/scan_parquet) and by
+# name (cv2, imageio, skimage.io, matplotlib's imread).
+_READ_PREFIXES = ("open_", "scan_")
+_READ_NAMES = {"imread"}
 _PATH_KEYWORDS = ("file", "fname", "filepath_or_buffer", "path", "path_or_buf", "io", "source")
 _CLIENT_CLASSES = {"Flow", "Run", "Step", "Task"}
 _WHICH = {"latest_successful_run", "latest_run"}
 # Every read found below names one of these in the code: a cell whose (ASCII) text has
 # none of them has no read. (Non-ASCII identifiers are normalized by the parser, so a
 # text that is not ASCII is always walked.)
-_MAY_READ = re.compile(r"open|read_|load|fromfile|genfromtxt|Flow|Run|Step|Task")
+_MAY_READ = re.compile(r"open|read_|load|fromfile|genfromtxt|scan_|imread|File|Flow|Run|Step|Task")
 
 
 def string_constants(sources: list[str]) -> dict[str, str]:
@@ -193,11 +200,23 @@ def _file_read(call: ast.Call) -> tuple[str, ast.expr | None] | None:
             assert isinstance(receiver, ast.Call)
             return f"Path(...).{func.attr}", _argument(receiver)
         if isinstance(receiver, ast.Name) and func.attr in _LOADERS.get(receiver.id, ()):
+            if func.attr in ("open", "File") and _writes(call, 1):
+                return None
             return f"{receiver.id}.{func.attr}", _argument(call)
+        if _module_like(receiver) and (func.attr.startswith(_READ_PREFIXES)
+                                       or func.attr in _READ_NAMES):
+            return f"{ast.unparse(receiver)}.{func.attr}", _argument(call)
         if (isinstance(receiver, ast.Name) and func.attr.startswith("read_")
                 and func.attr not in _NOT_FILES and func.attr not in _READ_TEXT):
             return f"{receiver.id}.{func.attr}", _argument(call)
     return None
+
+
+def _module_like(node: ast.expr) -> bool:
+    """``xr`` or ``skimage.io``: a name or a dotted name, not a call or a subscript."""
+    while isinstance(node, ast.Attribute):
+        node = node.value
+    return isinstance(node, ast.Name)
 
 
 def _is_path_call(node: ast.expr) -> bool:

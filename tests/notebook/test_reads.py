@@ -19,6 +19,15 @@ CASES = [
     ("pathlib.Path('b.bin').read_bytes()", ("b.bin",)),
     ("Path('c.txt').open()", ("c.txt",)),
     ("DATA = 'd.csv'\npd.read_csv(DATA)", ("d.csv",)),
+    ("xr.open_dataset(f'{dataset}.nc')", (Param("dataset"), ".nc")),
+    ("xr.open_mfdataset('runs/')", ("runs/",)),
+    ("pl.scan_parquet('e.parquet')", ("e.parquet",)),
+    ("cv2.imread('d.png')", ("d.png",)),
+    ("skimage.io.imread('s.tif')", ("s.tif",)),
+    ("Image.open('h.png')", ("h.png",)),
+    ("h5py.File('f.h5', 'r')", ("f.h5",)),
+    ("h5py.File('f.h5', 'w')", None),
+    ("Image.open('h.png', 'w')", None),
 ]
 
 
@@ -58,6 +67,7 @@ def test_the_text_filter_lets_every_reader_name_through() -> None:
     from nbflow.notebook import reads
 
     names = {*reads._READ_TEXT, *reads._CLIENT_CLASSES, "read_x",  # (_WHICH needs Flow)
+             *(f"{prefix}x" for prefix in reads._READ_PREFIXES), *reads._READ_NAMES,
              *(n for loaders in reads._LOADERS.values() for n in loaders)}
     assert {n for n in names if reads._MAY_READ.search(n) is None} == set()
     assert reads._MAY_READ.search("x = math.sqrt(len(values))\nprint(x)") is None
