@@ -57,6 +57,7 @@ def test_the_scheduler_killed_mid_run_fails_the_run_with_the_reason_and_it_resum
         stop_cluster(cluster)
     assert driver.returncode == 1, err  # a step failed (DESIGN: exit codes)
     assert "Traceback" not in err
+    assert [line for line in err.splitlines() if "distributed" in line] == [], err  # no log noise
     lost = f"lost the Dask scheduler at {cluster.address} while the task ran"
     assert f"step 'second': {lost}" in err, err
     assert "fix what the error says, then continue with: nbflow execute lost.ipynb --resume 1" \

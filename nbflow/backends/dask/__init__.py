@@ -59,6 +59,12 @@ class DaskBackend:
         self.client = distributed.Client(self.cluster)
 
     def _connect(self, distributed: Any) -> None:
+        import logging
+
+        # A lost scheduler is reported by the task it failed, with what to do: the
+        # client's own "Failed to reconnect" log line would only say it twice, worse.
+        logging.getLogger("distributed.client").addFilter(
+            lambda record: not record.getMessage().startswith("Failed to reconnect"))
         timeout = float(os.environ.get("NBFLOW_DASK_CONNECT_TIMEOUT", CONNECT_TIMEOUT_S))
         try:
             self.client = distributed.Client(self.address, timeout=timeout)
