@@ -63,8 +63,7 @@ class DaskBackend:
 
         # A lost scheduler is reported by the task it failed, with what to do: the
         # client's own "Failed to reconnect" log line would only say it twice, worse.
-        logging.getLogger("distributed.client").addFilter(
-            lambda record: not record.getMessage().startswith("Failed to reconnect"))
+        logging.getLogger("distributed.client").addFilter(_no_reconnect_error)  # once: a set
         timeout = float(os.environ.get("NBFLOW_DASK_CONNECT_TIMEOUT", CONNECT_TIMEOUT_S))
         try:
             self.client = distributed.Client(self.address, timeout=timeout)
@@ -127,3 +126,7 @@ class DaskBackend:
                     thing.close()
                 except Exception:  # closing after the scheduler died must not hide the run
                     pass
+
+
+def _no_reconnect_error(record: Any) -> bool:
+    return not record.getMessage().startswith("Failed to reconnect")
