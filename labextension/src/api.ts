@@ -103,6 +103,7 @@ export interface IActiveRun {
   done: boolean;
   returncode: number | null;
   cancelled: boolean;
+  from: string | null;
 }
 
 export interface IHistory {

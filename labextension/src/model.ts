@@ -228,7 +228,7 @@ export class FlowModel {
   private _attach(active: api.IActiveRun[]): void {
     for (const run of active) {
       if (!run.done && !this._live.has(run.handle)) {
-        this._followNew(run.handle, run.run, run.run ? 'running' : 'starting', null);
+        this._followNew(run.handle, run.run, run.run ? 'running' : 'starting', run.from ?? null);
       }
     }
   }

@@ -109,7 +109,8 @@ async def test_run_streams_events_then_is_cached_then_resumes_from_a_step(
     code, history = await api("runs", path="pipeline.ipynb")
     assert [r["id"] for r in history["runs"]] == ["pipeline/3", "pipeline/2", "pipeline/1"]
     assert history["runs"][2]["params"]["n"] == 5
-    assert {a["run"] for a in history["active"]} == {"pipeline/1", "pipeline/2", "pipeline/3"}
+    assert {a["run"]: a["from"] for a in history["active"]} == {
+        "pipeline/1": None, "pipeline/2": None, "pipeline/3": "total"}
 
 
 SLOW = ["import time\n%load_ext nbflow",
