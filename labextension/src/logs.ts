@@ -137,6 +137,20 @@ export function setUpLogs(app: JupyterFrontEnd, notebooks: NotebookWidgetFactory
   });
   factory.widgetCreated.connect((_, widget: NotebookPanel) => {
     widget.addClass('nbflow-log-notebook');
+    // A record of what ran: no editing (saving is refused by the drive anyway).
+    const lock = () => {
+      if (widget.content.model) {
+        widget.content.model.readOnly = true;
+      }
+      for (const cell of widget.content.widgets) {
+        cell.syncEditable = false; // view state only: writing `editable` would dirty it
+        cell.readOnly = true;
+      }
+    };
+    void widget.context.ready.then(() => {
+      lock();
+      widget.content.model?.cells.changed.connect(lock);
+    });
   });
   app.docRegistry.addWidgetFactory(factory);
 }

@@ -311,7 +311,7 @@ export class FlowPanel extends Widget {
       const box = el('div', { class: 'nbflow-failure', 'data-nbflow-failure': name },
         el('div', { class: 'nbflow-failure-head' },
           el('strong', {}, `${name} failed`), step ? goto : null, open),
-        s.error ? el('div', { class: 'nbflow-failure-error' }, s.error) : null);
+        s.error ? el('div', { class: 'nbflow-failure-error' }, shortError(s.error, m.path)) : null);
       if (s.traceback) {
         box.append(el('details', { open: '' }, el('summary', {}, 'Traceback'),
           el('pre', { class: 'nbflow-traceback' }, stripAnsi(s.traceback))));
@@ -369,6 +369,13 @@ function pairs(values: Record<string, unknown>): string {
   return Object.entries(values ?? {})
     .map(([k, v]) => `${k}=${value(v)}`)
     .join(', ');
+}
+
+/** The error without the notebook's absolute path in front (the panel is for that notebook). */
+function shortError(error: string, path: string): string {
+  const name = path.split('/').pop() ?? path;
+  const at = error.indexOf(`/${name}, `);
+  return at >= 0 && error.startsWith('/') ? error.slice(at + 1) : error;
 }
 
 /** The traceback as text: no colour codes, no IPython rule of dashes (it only wraps). */

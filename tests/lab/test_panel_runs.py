@@ -131,7 +131,7 @@ def test_a_failed_step_shows_its_cell_traceback_and_opens_its_executed_notebook(
         .find(w => w.context && w.context.path.includes('failing/1/boom/0'));
       return {current: window.jupyterapp.shell.currentWidget === log, label: log.title.label,
               kernel: !!(log.sessionContext && log.sessionContext.session),
-              readOnly: log.content.model.readOnly,
+              readOnly: log.content.model.readOnly && log.content.widgets.every(c => c.readOnly),
               text: log.node.innerText, source: log.content.widgets.map(
                 c => c.model.sharedModel.getSource()).join('\\n')};
     }""")
@@ -140,6 +140,7 @@ def test_a_failed_step_shows_its_cell_traceback_and_opens_its_executed_notebook(
     assert "raise ValueError" in shown["source"]
     assert shown["label"] == "failing-1-boom-0.ipynb"
     assert not shown["kernel"], "opening a log started a kernel"
+    assert shown["readOnly"], "the executed notebook opened editable"
     assert not dirty(page)
 
 
