@@ -156,8 +156,10 @@ export class FlowModel {
       if (this.panel.context.model.dirty) {
         await this.panel.context.save();
       }
-      const resume = fromStep ? (this._latest?.run?.id ?? null) : null;
-      const started = await api.startRun(this.path, this._changedParams(fromStep), resume, fromStep);
+      // "Run from here" resumes the latest run as the catalog has it when the server gets
+      // the request (resume: null), not the one this page last read: a run that has just
+      // ended may not be in `latest` yet, and resuming the one before re-ran its steps.
+      const started = await api.startRun(this.path, this._changedParams(fromStep), null, fromStep);
       this._selected = null;
       const attached = this._live.get(started.handle);
       if (attached) {

@@ -87,6 +87,16 @@ def badge(page: Any, step: str) -> Any:
     return found
 
 
+def newest_run_ends(page: Any, cards: int, state: str) -> Any:
+    """The live card of the run just started (the panel had ``cards``; the newest is on
+    top), once it has reached ``state``."""
+    page.wait_for_function(f"() => document.querySelectorAll('[data-nbflow-live]').length "
+                           f"=== {cards + 1}", timeout=30_000)
+    page.wait_for_function(f"() => document.querySelector('[data-nbflow-live]').dataset"
+                           f".nbflowState === {state!r}", timeout=120_000)
+    return page.locator("[data-nbflow-live]").first
+
+
 def status_of(page: Any) -> dict[str, str]:
     return {name: n["status"] for name, n in nodes(page).items()}
 
@@ -204,9 +214,9 @@ def test_run_from_here_on_a_node_and_on_a_badge_resumes_from_that_step(
     boom = cell_index(page, "%%step boom")
     set_source(page, boom, "%%step boom\nz = x + 1\nprint('fixed')")
     page.wait_for_function("() => window.jupyterapp.shell.currentWidget.context.model.dirty")
+    cards = page.locator("[data-nbflow-live]").count()
     page.locator('[data-nbflow-node="boom"] [data-nbflow-run-from]').click()
-    card = page.locator('[data-nbflow-live]').first
-    page.wait_for_selector('[data-nbflow-live][data-nbflow-state="succeeded"]', timeout=120_000)
+    card = newest_run_ends(page, cards, "succeeded")
     assert "from boom" in card.inner_text()
     second = card.get_attribute("data-nbflow-live")
     assert second != first
@@ -220,11 +230,10 @@ def test_run_from_here_on_a_node_and_on_a_badge_resumes_from_that_step(
 
     # From the badge of the last step: only it runs again.
     saved = file_state(notebook)
+    cards = page.locator("[data-nbflow-live]").count()
     badge(page, "after").locator("[data-nbflow-run-from]").click()
-    page.wait_for_function("() => document.querySelectorAll('[data-nbflow-live]').length === 2",
-                           timeout=30_000)
-    page.wait_for_function("""() => [...document.querySelectorAll('[data-nbflow-live]')]
-      .every(c => c.dataset.nbflowState === 'succeeded')""", timeout=120_000)
+    card = newest_run_ends(page, cards, "succeeded")
+    assert "from after" in card.inner_text() and card.get_attribute("data-nbflow-live") != second
     wait_nodes(page, "n.nbflowStatus !== 'pending' && n.nbflowStatus !== 'running'")
     statuses = status_of(page)
     assert statuses["ok"] in REUSED and statuses["boom"] in REUSED and \
