@@ -94,6 +94,23 @@ export interface IHistoryRun extends IRunInfo {
   metrics: Record<string, unknown>;
 }
 
+/** A run this server started for the notebook (`active` in `GET runs`). */
+export interface IActiveRun {
+  handle: string;
+  path: string;
+  run: string | null;
+  started: number;
+  done: boolean;
+  returncode: number | null;
+  cancelled: boolean;
+  from: string | null;
+}
+
+export interface IHistory {
+  runs: IHistoryRun[];
+  active: IActiveRun[];
+}
+
 export interface IRunEvent {
   seq: number;
   kind: string;
@@ -121,6 +138,8 @@ export interface ILog {
   text: string;
   error: string | null;
   notebook_path: string | null;
+  /** The executed notebook itself (nbformat JSON), when asked for. */
+  notebook?: Record<string, unknown> | null;
 }
 
 /** An error the server worded: what happened and what to do. */
@@ -187,8 +206,8 @@ export function status(path: string, run?: string | null): Promise<IStatus> {
   return call<IStatus>('status', {}, { path, run });
 }
 
-export function history(path: string): Promise<{ runs: IHistoryRun[] }> {
-  return call<{ runs: IHistoryRun[] }>('runs', {}, { path });
+export function history(path: string): Promise<IHistory> {
+  return call<IHistory>('runs', {}, { path });
 }
 
 export function startRun(
@@ -208,6 +227,6 @@ export function cancel(handle: string): Promise<{ ok: boolean }> {
   return post<{ ok: boolean }>(`runs/${encodeURIComponent(handle)}/cancel`, {});
 }
 
-export function log(task: string): Promise<ILog> {
-  return call<ILog>('log', {}, { task });
+export function log(task: string, notebook = false): Promise<ILog> {
+  return call<ILog>('log', {}, { task, notebook: notebook ? 1 : null });
 }

@@ -8,8 +8,24 @@ import { IStep, IStepStatus } from './api';
 import { duration, freshText, statusOf, statusText } from './format';
 
 const SVG = 'http://www.w3.org/2000/svg';
-const NODE_W = 138;
-const NODE_H = 48;
+/** Widths of the node text: the name in the code font at 12.5 px, details at 11 px. */
+const NAME_CHAR = 7.6;
+const DETAIL_CHAR = 6.3;
+const PAD = 14; // left of the text (after the status stripe)
+const RIGHT = 26; // right of the text: the freshness dot and the run-from-here button
+const MAX_NAME = 24; // characters; longer names are cut with … (the tooltip has them whole)
+/** Never scale the drawing below this to fit the panel: scroll instead. */
+const MIN_SCALE = 0.85;
+
+interface ILayout {
+  /** Two lines (name, then status and duration) or one (name; the rest in the tooltip). */
+  lines: 1 | 2;
+  height: number;
+  nodesep: number;
+}
+
+const FULL: ILayout = { lines: 2, height: 48, nodesep: 16 };
+const COMPACT: ILayout = { lines: 1, height: 30, nodesep: 10 };
 
 export interface IDagInput {
   steps: IStep[];
@@ -44,30 +60,27 @@ export function dagKey(input: IDagInput): string {
   ]);
 }
 
-export function drawDag(input: IDagInput, actions: IDagActions): SVGSVGElement {
-  const g = new dagre.graphlib.Graph();
-  g.setGraph({ rankdir: 'TB', nodesep: 18, ranksep: 36, marginx: 12, marginy: 14 });
-  g.setDefaultEdgeLabel(() => ({}));
-  for (const step of input.steps) {
-    g.setNode(step.name, { width: NODE_W, height: NODE_H });
-  }
-  const names = new Set(input.steps.map(s => s.name));
-  for (const [parent, child] of input.edges) {
-    if (names.has(parent) && names.has(child)) {
-      g.setEdge(parent, child);
+/**
+ * Lay the DAG out to fit `available` pixels of width: nodes as wide as their text, two
+ * lines each; if that is too wide for the panel, one line each; if even that is too
+ * wide, scaled down to MIN_SCALE and scrolled beyond.
+ */
+export function drawDag(input: IDagInput, actions: IDagActions, available = 0): SVGSVGElement {
+  let chosen = layout(input, FULL);
+  if (available > 0 && chosen.width * MIN_SCALE > available) {
+    const compact = layout(input, COMPACT);
+    if (compact.width < chosen.width) {
+      chosen = compact;
     }
   }
-  dagre.layout(g);
-  const graph = g.graph();
-  const width = Math.max(graph.width ?? 0, NODE_W + 24);
-  const height = Math.max(graph.height ?? 0, NODE_H + 24);
+  const { g, width, height, style } = chosen;
   const root = svg('svg', {
-    class: 'nbflow-dag',
+    class: `nbflow-dag nbflow-dag-${style.lines === 1 ? 'compact' : 'full'}`,
     width,
     height,
     viewBox: `0 0 ${width} ${height}`,
-    // Fit the sidebar's width, but never shrink the text below 70 %: scroll instead.
-    style: `width: 100%; max-width: ${width}px; min-width: ${Math.round(width * 0.7)}px; height: auto`
+    // Fit the sidebar's width, but never shrink the text below MIN_SCALE: scroll instead.
+    style: `width: 100%; max-width: ${width}px; min-width: ${Math.ceil(width * MIN_SCALE)}px; height: auto`
   });
   const defs = svg('defs');
   const marker = svg('marker', {
@@ -98,23 +111,58 @@ export function drawDag(input: IDagInput, actions: IDagActions): SVGSVGElement {
   }
   for (const step of input.steps) {
     const box = g.node(step.name);
-    root.append(drawNode(step, input.statuses[step.name], box.x, box.y, input.running, actions));
+    root.append(drawNode(step, input.statuses[step.name], box, style, input.running, actions));
   }
   return root;
+}
+
+function layout(input: IDagInput, style: ILayout) {
+  const g = new dagre.graphlib.Graph();
+  g.setGraph({ rankdir: 'TB', nodesep: style.nodesep, ranksep: style.lines === 2 ? 34 : 26,
+    marginx: 6, marginy: 12 });
+  g.setDefaultEdgeLabel(() => ({}));
+  for (const step of input.steps) {
+    const status = input.statuses[step.name];
+    const text = Math.max(nameText(step, status, style).length * NAME_CHAR,
+      style.lines === 2 ? detailText(step, status).length * DETAIL_CHAR : 0);
+    const shadow = step.kind === 'branch' ? 8 : 0;
+    g.setNode(step.name, { width: Math.ceil(Math.max(64, PAD + text + RIGHT)) + shadow,
+      height: style.height + shadow, shadow });
+  }
+  const names = new Set(input.steps.map(s => s.name));
+  for (const [parent, child] of input.edges) {
+    if (names.has(parent) && names.has(child)) {
+      g.setEdge(parent, child);
+    }
+  }
+  dagre.layout(g);
+  const graph = g.graph();
+  return { g, style, width: Math.max(graph.width ?? 0, 90), height: Math.max(graph.height ?? 0, 60) };
+}
+
+function nameText(step: IStep, status: IStepStatus | undefined, style: ILayout): string {
+  const name = clip(step.name, MAX_NAME);
+  if (style.lines === 1 && step.kind === 'branch' && status && status.tasks > 0) {
+    return `${name} ×${status.tasks}`; // the fan-out's task count, once known
+  }
+  return name;
 }
 
 function drawNode(
   step: IStep,
   status: IStepStatus | undefined,
-  cx: number,
-  cy: number,
+  box: { x: number; y: number; width: number; height: number; shadow: number },
+  style: ILayout,
   running: boolean,
   actions: IDagActions
 ): SVGGElement {
   const state = statusOf(status);
   const fresh = step.fresh === true;
-  const x = cx - NODE_W / 2;
-  const y = cy - NODE_H / 2;
+  // The card itself; a branch's stack of cards behind it takes the box's top right corner.
+  const NODE_W = box.width - box.shadow;
+  const NODE_H = box.height - box.shadow;
+  const x = box.x - box.width / 2;
+  const y = box.y - box.height / 2 + box.shadow;
   const node = svg('g', {
     class: `nbflow-node nbflow-status-${state}${fresh ? '' : ' nbflow-stale'}`,
     'data-nbflow-node': step.name,
@@ -157,15 +205,18 @@ function drawNode(
       })
     );
   }
-  const name = svg('text', { x: x + 14, y: y + 19, class: 'nbflow-node-name' });
-  name.textContent = clip(step.name, 14);
+  const top = style.lines === 2 ? y + 19 : y + NODE_H / 2 + 4.5;
+  const name = svg('text', { x: x + PAD, y: top, class: 'nbflow-node-name' });
+  name.textContent = nameText(step, status, style);
   node.append(name);
-  const detail = svg('text', { x: x + 14, y: y + 36, class: 'nbflow-node-detail' });
-  detail.textContent = clip(detailText(step, status), 19);
-  node.append(detail);
+  if (style.lines === 2) {
+    const detail = svg('text', { x: x + PAD, y: y + 36, class: 'nbflow-node-detail' });
+    detail.textContent = detailText(step, status);
+    node.append(detail);
+  }
   const dot = svg('circle', {
     cx: x + NODE_W - 14,
-    cy: y + 14,
+    cy: style.lines === 2 ? y + 14 : y + NODE_H / 2,
     r: 4.5,
     class: fresh ? 'nbflow-fresh-dot' : 'nbflow-stale-dot'
   });
@@ -179,10 +230,13 @@ function drawNode(
   const playTitle = svg('title');
   playTitle.textContent = `Run from here: resume the latest run from ${step.name}`;
   play.append(playTitle);
-  play.append(svg('circle', { cx: x + NODE_W - 14, cy: y + 33, r: 8, class: 'nbflow-runfrom-bg' }));
+  // Over the freshness dot (two lines: below it), shown on hover.
+  const px = x + NODE_W - 14;
+  const py = style.lines === 2 ? y + 33 : y + NODE_H / 2;
+  play.append(svg('circle', { cx: px, cy: py, r: 8, class: 'nbflow-runfrom-bg' }));
   play.append(
     svg('path', {
-      d: `M${x + NODE_W - 17},${y + 28.5} L${x + NODE_W - 9.5},${y + 33} L${x + NODE_W - 17},${y + 37.5} z`,
+      d: `M${px - 3},${py - 4.5} L${px + 4.5},${py} L${px - 3},${py + 4.5} z`,
       class: 'nbflow-runfrom-icon'
     })
   );

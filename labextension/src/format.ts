@@ -24,7 +24,8 @@ export function when(iso: string | null | undefined): string {
     return iso;
   }
   const today = new Date();
-  const time = date.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+  const time = date.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit',
+    hourCycle: 'h23' });
   return date.toDateString() === today.toDateString()
     ? time
     : `${date.toLocaleDateString()} ${time}`;

@@ -9,12 +9,18 @@ import {
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
 import { Dialog, ICommandPalette, ToolbarButton, showDialog } from '@jupyterlab/apputils';
-import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
+import {
+  INotebookTracker,
+  INotebookWidgetFactory,
+  NotebookPanel,
+  NotebookWidgetFactory
+} from '@jupyterlab/notebook';
 import { LabIcon } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 
 import * as api from './api';
 import { CellBadges } from './badges';
+import { openTaskLog, setUpLogs } from './logs';
 import { el } from './format';
 import { FlowModel, describe } from './model';
 import { FlowPanel } from './panel';
@@ -36,22 +42,28 @@ const plugin: JupyterFrontEndPlugin<void> = {
   description: 'The notebook as an nbflow workflow: DAG panel, cell badges, run and cancel.',
   autoStart: true,
   requires: [INotebookTracker],
-  optional: [ICommandPalette, ILayoutRestorer, ILabShell],
+  optional: [ICommandPalette, ILayoutRestorer, ILabShell, INotebookWidgetFactory],
   activate: (
     app: JupyterFrontEnd,
     tracker: INotebookTracker,
     palette: ICommandPalette | null,
     restorer: ILayoutRestorer | null,
-    labShell: ILabShell | null
+    labShell: ILabShell | null,
+    notebookFactory: NotebookWidgetFactory.IFactory | null
   ) => {
     const icon = new LabIcon({ name: 'nbflow:dag', svgstr: ICON_SVG });
     const models = new WeakMap<NotebookPanel, FlowModel>();
+    const logsOpen = notebookFactory !== null;
+    if (notebookFactory) {
+      setUpLogs(app, notebookFactory);
+    }
 
     const actions = {
       goToCell: (model: FlowModel, index: number, cellId: string | null) =>
         void goToCell(app, model.panel, index, cellId),
       run: (model: FlowModel, fromStep: string | null) => void model.run(fromStep),
-      openLog: (path: string | null, task: string | null) => void openLog(app, path, task)
+      openLog: (path: string | null, task: string | null) =>
+        void openLog(app, logsOpen ? task : null, path, task)
     };
     const panel = new FlowPanel(actions);
     panel.title.icon = icon;
@@ -161,7 +173,20 @@ async function goToCell(
   notebook.activeCell?.node.focus();
 }
 
-async function openLog(app: JupyterFrontEnd, path: string | null, task: string | null) {
+/**
+ * A task's executed notebook as a read-only document (through nbflow's drive: the home is
+ * usually a hidden folder the contents API will not serve); else the file, else its text.
+ */
+async function openLog(
+  app: JupyterFrontEnd,
+  viaDrive: string | null,
+  path: string | null,
+  task: string | null
+) {
+  if (viaDrive) {
+    await openTaskLog(app, viaDrive);
+    return;
+  }
   if (path) {
     await app.commands.execute('docmanager:open', { path });
     return;

@@ -156,23 +156,18 @@ export class FlowModel {
       if (this.panel.context.model.dirty) {
         await this.panel.context.save();
       }
-      const resume = fromStep ? (this._latest?.run?.id ?? null) : null;
-      const started = await api.startRun(this.path, this._changedParams(fromStep), resume, fromStep);
-      const live: ILiveRun = {
-        handle: started.handle,
-        run: started.run,
-        state: 'starting',
-        steps: this._pendingSteps(),
-        returncode: null,
-        fromStep,
-        message: null,
-        cancelling: false
-      };
-      this._live.set(started.handle, live);
+      // "Run from here" resumes the latest run as the catalog has it when the server gets
+      // the request (resume: null), not the one this page last read: a run that has just
+      // ended may not be in `latest` yet, and resuming the one before re-ran its steps.
+      const started = await api.startRun(this.path, this._changedParams(fromStep), null, fromStep);
       this._selected = null;
-      this._changed.emit('live');
-      this._startRefreshing();
-      void this._follow(live);
+      const attached = this._live.get(started.handle);
+      if (attached) {
+        attached.fromStep = fromStep; // a history refresh saw it first and follows it
+        this._changed.emit('live');
+        return;
+      }
+      this._followNew(started.handle, started.run, 'starting', fromStep);
     } catch (reason) {
       this._runError = describe(reason);
       this._changed.emit('live');
@@ -218,6 +213,7 @@ export class FlowModel {
     if (history.status === 'fulfilled') {
       this._history = history.value.runs;
       this._changed.emit('history');
+      this._attach(history.value.active ?? []);
     }
     if (this._selected && !this.liveRuns.some(r => r.run === this._selected)) {
       const selected = this._history.find(r => r.id === this._selected);
@@ -225,6 +221,36 @@ export class FlowModel {
         void this.select(this._selected);
       }
     }
+  }
+
+  /**
+   * Follow the runs the server is running for this notebook that this page does not
+   * follow yet: after a reload, or started from another page.
+   */
+  private _attach(active: api.IActiveRun[]): void {
+    for (const run of active) {
+      if (!run.done && !this._live.has(run.handle)) {
+        this._followNew(run.handle, run.run, run.run ? 'running' : 'starting', run.from ?? null);
+      }
+    }
+  }
+
+  private _followNew(handle: string, run: string | null, state: string,
+    fromStep: string | null): void {
+    const live: ILiveRun = {
+      handle,
+      run,
+      state,
+      steps: this._pendingSteps(),
+      returncode: null,
+      fromStep,
+      message: null,
+      cancelling: false
+    };
+    this._live.set(handle, live);
+    this._changed.emit('live');
+    this._startRefreshing();
+    void this._follow(live);
   }
 
   analyseNow(): void {
@@ -402,15 +428,32 @@ export class FlowModel {
     }
   }
 
+  /**
+   * Refresh the history and statuses every REFRESH_MS while runs go: each refresh is
+   * scheduled when the previous one has answered, so a slow server never piles them up.
+   */
   private _startRefreshing(): void {
-    if (this._refresher === null) {
-      this._refresher = window.setInterval(() => void this.refresh(), REFRESH_MS);
+    if (this._refresher !== null || this._disposed) {
+      return;
     }
+    const timer = window.setTimeout(async () => {
+      try {
+        await this.refresh();
+      } finally {
+        if (this._refresher === timer) { // not stopped (or restarted) meanwhile
+          this._refresher = null;
+          if (this.activeRuns.length > 0) {
+            this._startRefreshing();
+          }
+        }
+      }
+    }, REFRESH_MS);
+    this._refresher = timer;
   }
 
   private _stopRefreshing(): void {
     if (this._refresher !== null) {
-      window.clearInterval(this._refresher);
+      window.clearTimeout(this._refresher);
       this._refresher = null;
     }
   }

@@ -61,11 +61,23 @@ export class FlowPanel extends Widget {
     ]), () => this._params());
     this._section('live', JSON.stringify(this._model?.liveRuns ?? []), () => this._live());
     const dag = this._dagInput();
-    this._section('dag', dag ? dagKey(dag) + this._model?.selectedRun : '', () => this._dag());
+    this._section('dag', dag ? dagKey(dag) + this._model?.selectedRun + this._width() : '',
+      () => this._dag());
     const shown = this._model?.shown();
     this._section('failure', JSON.stringify(shown), () => this._failure());
     this._section('history', JSON.stringify([this._model?.history, this._model?.selectedRun]),
       () => this._history());
+  }
+
+  /** The DAG's room: the panel's width less the section's padding, in steps of 8 px. */
+  private _width(): number {
+    const width = this.node.clientWidth;
+    return width > 0 ? Math.floor((width - 24) / 8) * 8 : 0;
+  }
+
+  protected onResize(msg: Widget.ResizeMessage): void {
+    super.onResize(msg);
+    this._render(); // the DAG is laid out for the panel's width
   }
 
   private _section(name: Section, key: string, build: () => (Node | string)[]): void {
@@ -268,7 +280,7 @@ export class FlowPanel extends Widget {
     const drawing = drawDag(input, {
       select: step => this._actions.goToCell(m, step.index, m.cellIdOf(step)),
       runFrom: step => this._actions.run(m, step.name)
-    });
+    }, this._width());
     const legend = el('div', { class: 'nbflow-legend' },
       ...['succeeded', 'cached', 'running', 'failed', 'not-run'].map(s =>
         el('span', { class: `nbflow-legend-item nbflow-status-${s}` }, s.replace('-', ' '))),
@@ -299,7 +311,7 @@ export class FlowPanel extends Widget {
       const box = el('div', { class: 'nbflow-failure', 'data-nbflow-failure': name },
         el('div', { class: 'nbflow-failure-head' },
           el('strong', {}, `${name} failed`), step ? goto : null, open),
-        s.error ? el('div', { class: 'nbflow-failure-error' }, s.error) : null);
+        s.error ? el('div', { class: 'nbflow-failure-error' }, shortError(s.error, m.path)) : null);
       if (s.traceback) {
         box.append(el('details', { open: '' }, el('summary', {}, 'Traceback'),
           el('pre', { class: 'nbflow-traceback' }, stripAnsi(s.traceback))));
@@ -314,24 +326,32 @@ export class FlowPanel extends Widget {
     if (!m.history.length) {
       return [el('h3', {}, 'Runs'), el('p', { class: 'nbflow-empty' }, 'No runs of this notebook yet.')];
     }
+    // One tbody per run: its row, then its parameters and metrics on a line of their own
+    // (as columns they squeeze everything else out of a sidebar).
     const table = el('table', { class: 'nbflow-history' },
-      el('thead', {}, el('tr', {}, ...['Run', 'Status', 'Started', 'Time', 'Parameters', 'Metrics']
+      el('thead', {}, el('tr', {}, ...['Run', 'Status', 'Started', 'Time']
         .map(h => el('th', {}, h)))));
-    const body = el('tbody');
     for (const run of m.history) {
-      const row = el('tr', { 'data-nbflow-run': run.id,
+      const body = el('tbody', { 'data-nbflow-run': run.id,
         class: run.id === m.selectedRun ? 'nbflow-selected' : '' },
+      el('tr', {},
         el('td', { class: 'nbflow-run-id' }, run.id.split('/').pop() ?? run.id),
         el('td', {}, el('span', { class: `nbflow-chip nbflow-status-${run.status}` }, run.status)),
-        el('td', {}, when(run.started)),
-        el('td', {}, duration(run.duration)),
-        el('td', { class: 'nbflow-kv' }, pairs(run.params)),
-        el('td', { class: 'nbflow-kv' }, pairs(run.metrics)));
-      row.title = `${run.id}: click to show its statuses on the DAG`;
-      row.addEventListener('click', () => void m.select(run.id === m.selectedRun ? null : run.id));
-      body.append(row);
+        el('td', { class: 'nbflow-when' }, when(run.started)),
+        el('td', { class: 'nbflow-time' }, duration(run.duration))));
+      const params = pairs(run.params);
+      const metrics = pairs(run.metrics);
+      if (params || metrics) {
+        body.append(el('tr', { class: 'nbflow-run-detail' }, el('td', { colspan: '4' },
+          params ? el('div', { class: 'nbflow-kv', 'data-nbflow-params-of': run.id },
+            el('span', { class: 'nbflow-kv-label' }, 'params '), params) : null,
+          metrics ? el('div', { class: 'nbflow-kv', 'data-nbflow-metrics-of': run.id },
+            el('span', { class: 'nbflow-kv-label' }, 'metrics '), metrics) : null)));
+      }
+      body.title = `${run.id}: click to show its statuses on the DAG`;
+      body.addEventListener('click', () => void m.select(run.id === m.selectedRun ? null : run.id));
+      table.append(body);
     }
-    table.append(body);
     return [el('h3', {}, 'Runs'), el('div', { class: 'nbflow-history-scroll' }, table)];
   }
 
@@ -351,7 +371,15 @@ function pairs(values: Record<string, unknown>): string {
     .join(', ');
 }
 
+/** The error without the notebook's absolute path in front (the panel is for that notebook). */
+function shortError(error: string, path: string): string {
+  const name = path.split('/').pop() ?? path;
+  const at = error.indexOf(`/${name}, `);
+  return at >= 0 && error.startsWith('/') ? error.slice(at + 1) : error;
+}
+
+/** The traceback as text: no colour codes, no IPython rule of dashes (it only wraps). */
 function stripAnsi(text: string): string {
   // eslint-disable-next-line no-control-regex
-  return text.replace(/\u001b\[[0-9;]*m/g, '');
+  return text.replace(/\u001b\[[0-9;]*m/g, '').replace(/^-{20,}\n/, '');
 }

@@ -138,8 +138,10 @@ class LogHandler(NbflowHandler):
         async def work() -> Any:
             from nbflow.server.status import task_log
 
+            notebook = self.get_argument("notebook", "") not in ("", "0", "false")
             return await self.in_thread(task_log, self.app.resolve_home(),
-                                        self.get_argument("task", ""), self.app.root_dir())
+                                        self.get_argument("task", ""), self.app.root_dir(),
+                                        notebook=notebook)
 
         await self.answer(work)
 

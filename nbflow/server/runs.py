@@ -39,6 +39,7 @@ class RunHandle:
     started: float = field(default_factory=time.time)
     events: list[dict[str, Any]] = field(default_factory=list)
     run: str | None = None  # FLOW/N, once the driver has recorded it
+    from_step: str | None = None  # "run from here": the step it resumes from
     returncode: int | None = None
     cancelled: bool = False
     dropped: int = 0
@@ -64,7 +65,7 @@ class RunHandle:
     def summary(self) -> dict[str, Any]:
         return {"handle": self.handle, "path": self.path, "run": self.run,
                 "started": self.started, "done": self.done, "returncode": self.returncode,
-                "cancelled": self.cancelled}
+                "cancelled": self.cancelled, "from": self.from_step}
 
 
 def execute_argv(notebook: str, home: Home, *, params: Mapping[str, str],
@@ -117,13 +118,13 @@ class RunManager:
         self.handles: dict[str, RunHandle] = {}
 
     async def start(self, argv: list[str], *, path: str, cwd: str,
-                    wait_for_run: float = 15.0) -> RunHandle:
+                    from_step: str | None = None, wait_for_run: float = 15.0) -> RunHandle:
         """Start the run; return once it has a run id (or ``wait_for_run`` has passed)."""
         process = await asyncio.create_subprocess_exec(
             *argv, cwd=cwd, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE, start_new_session=True, limit=1 << 24,
             env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        handle = RunHandle(uuid.uuid4().hex[:12], path, process)
+        handle = RunHandle(uuid.uuid4().hex[:12], path, process, from_step=from_step)
         self.handles[handle.handle] = handle
         _keep(handle, self._follow(handle))
         deadline = time.monotonic() + wait_for_run

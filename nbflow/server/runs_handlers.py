@@ -45,7 +45,8 @@ class RunsHandler(NbflowHandler):
                                  from_step=from_step)
             argv = execute_argv(full, home, params=texts, resume=resume, from_step=from_step,
                                 tags=[str(t) for t in tags], max_workers=self.app.max_workers)
-            handle = await self.app.runs.start(argv, path=path, cwd=self.app.root_dir())
+            handle = await self.app.runs.start(argv, path=path, cwd=self.app.root_dir(),
+                                               from_step=from_step)
             return {"handle": handle.handle, "run": handle.run}
 
         await self.answer(work)

@@ -12,7 +12,7 @@ import os
 import re
 from typing import Any
 
-from nbflow.errors import PathspecError
+from nbflow.errors import NbflowError, PathspecError
 from nbflow.store.home import Home
 
 NOT_RUN = "not-run"
@@ -138,8 +138,11 @@ def _traceback(home: Home, log: str) -> str | None:
     return None
 
 
-def task_log(home: Home, task: str, root_dir: str) -> dict[str, Any]:
-    """A task's output and error (``GET log``), as ``nbflow logs`` prints it."""
+def task_log(home: Home, task: str, root_dir: str, *, notebook: bool = False
+             ) -> dict[str, Any]:
+    """A task's output and error (``GET log``), as ``nbflow logs`` prints it; with
+    ``notebook``, its executed notebook too (the home may be hidden or remote, where the
+    browser could not open the file itself)."""
     from nbflow.client.objects import Run
     from nbflow.client.pathspec import parse_pathspec
 
@@ -151,5 +154,13 @@ def task_log(home: Home, task: str, root_dir: str) -> dict[str, Any]:
     found = Run(f"{spec.flow}/{spec.run}", home=home)[spec.step][spec.task]
     log = str(found.log_path)
     text = found.stdout + found.stderr
-    return {"text": text, "error": found.error,
-            "notebook_path": _relative(log, root_dir) if home.is_local else None}
+    reply: dict[str, Any] = {"text": text, "error": found.error,
+                             "notebook_path": _relative(log, root_dir) if home.is_local else None}
+    if notebook:
+        import json
+
+        try:
+            reply["notebook"] = json.loads(home.read_text(log))
+        except (OSError, ValueError, NbflowError):  # never written (killed), unreadable
+            reply["notebook"] = None
+    return reply

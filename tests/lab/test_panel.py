@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from labserver import ARGS, BUILT, CHROMIUM, REPO, TOKEN, jupyterlab
+from labserver import BUILT, CHROMIUM, REPO, TOKEN, jupyterlab
 from nbtest import EXAMPLES
 
 if not os.path.exists(CHROMIUM) and not os.environ.get("CI"):
@@ -82,29 +82,6 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     _long_notebook(work / "long.ipynb")
     with jupyterlab(root, work, windowing="full") as server:
         yield server
-
-
-@pytest.fixture(scope="module")
-def browser(lab: dict[str, Any]) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-@pytest.fixture
-def page(browser: Any, lab: dict[str, Any], request: pytest.FixtureRequest) -> Iterator[Any]:
-    page = browser.new_page(viewport={"width": 1500, "height": 1000})
-    try:
-        yield page
-    finally:  # the whole page as the test left it, to look at when it fails
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"))
-        page.close()
 
 
 READY = """() => {
@@ -213,6 +190,50 @@ def save_screenshot(locator: Any, name: str) -> Path:
     return folder / name
 
 
+LAYOUT_PROBLEMS = """() => {
+  const panel = document.querySelector('[data-nbflow-panel]');
+  const box = panel.getBoundingClientRect();
+  const out = [];
+  if (panel.scrollWidth > panel.clientWidth + 1)
+    out.push(`the panel scrolls sideways (${panel.scrollWidth} > ${panel.clientWidth} px)`);
+  const shown = r => r.width > 0 && r.height > 0;
+  for (const n of panel.querySelectorAll('[data-nbflow-node] .nbflow-node-box')) {
+    const r = n.getBoundingClientRect();
+    if (r.left < box.left - 1 || r.right > box.right + 1)
+      out.push(`node ${n.parentNode.dataset.nbflowNode} is cut at the panel's edge`);
+  }
+  for (const t of panel.querySelectorAll('[data-nbflow-node] text')) {
+    const size = parseFloat(getComputedStyle(t).fontSize) * t.getScreenCTM().a;
+    if (size < 9) out.push(`node text "${t.textContent}" is ${size.toFixed(1)} px`);
+  }
+  for (const t of panel.querySelectorAll('.nbflow-history td, .nbflow-history th')) {
+    if (t.scrollWidth > t.clientWidth + 1)
+      out.push(`history cell "${t.textContent}" overflows its column`);
+  }
+  const scroller = panel.querySelector('.nbflow-history-scroll');
+  if (scroller && scroller.scrollWidth > scroller.clientWidth + 1)
+    out.push('the history table is wider than the panel');
+  const buttons = [...panel.querySelectorAll('button')].map(b => [b, b.getBoundingClientRect()])
+    .filter(([, r]) => shown(r));
+  for (let i = 0; i < buttons.length; i++) {
+    const [b, r] = buttons[i];
+    if (r.right > box.right + 1) out.push(`button "${b.textContent}" runs past the panel`);
+    for (const [c, q] of buttons.slice(i + 1)) {
+      if (r.left < q.right - 1 && q.left < r.right - 1 && r.top < q.bottom - 1 && q.top < r.bottom - 1)
+        out.push(`buttons "${b.textContent}" and "${c.textContent}" overlap`);
+    }
+  }
+  return out;
+}"""
+
+
+def readable(page: Any) -> None:
+    """The panel at the sidebar's default width: no node cut or tiny, no overflowing table
+    cell, no buttons on top of each other."""
+    problems = page.evaluate(LAYOUT_PROBLEMS)
+    assert not problems, problems
+
+
 def test_panel_draws_the_dag_and_every_step_cell_has_a_badge(page: Any, lab: dict) -> None:
     open_notebook(page, lab, "classifier.ipynb")
     wait_nodes(page, "true")
@@ -285,6 +306,7 @@ def test_run_from_the_toolbar_then_cached_then_an_edit_makes_steps_stale(
     sweep = page.locator("[data-nbflow-panel] [data-nbflow-node=sweep]")
     assert "×3" in sweep.text_content()  # the fan-out's task count, once known
     page.wait_for_selector("[data-nbflow-panel] [data-nbflow-run]", timeout=10_000)
+    readable(page)  # a DAG three nodes wide, a history with parameters and metrics
     save_screenshot(page.locator("[data-nbflow-panel]"), "panel-succeeded.png")
 
     page.evaluate("window.jupyterapp.commands.execute('nbflow:run')")

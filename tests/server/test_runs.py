@@ -109,7 +109,8 @@ async def test_run_streams_events_then_is_cached_then_resumes_from_a_step(
     code, history = await api("runs", path="pipeline.ipynb")
     assert [r["id"] for r in history["runs"]] == ["pipeline/3", "pipeline/2", "pipeline/1"]
     assert history["runs"][2]["params"]["n"] == 5
-    assert {a["run"] for a in history["active"]} == {"pipeline/1", "pipeline/2", "pipeline/3"}
+    assert {a["run"]: a["from"] for a in history["active"]} == {
+        "pipeline/1": None, "pipeline/2": None, "pipeline/3": "total"}
 
 
 SLOW = ["import time\n%load_ext nbflow",
@@ -242,6 +243,14 @@ async def test_a_failed_step_comes_back_with_its_cell_traceback_and_log(
     assert status["steps"]["after"]["status"] == "not-run"
     code, logged = await api("log", task=boom["task"])
     assert code == 200 and "ZeroDivisionError" in logged["error"]
+    assert "notebook" not in logged  # only when asked for: it can be large
+    # The executed notebook itself, for the lab to show (the home is a hidden folder the
+    # contents API refuses to serve).
+    code, logged = await api("log", task=boom["task"], notebook="1")
+    assert code == 200, logged
+    errors = [o for c in logged["notebook"]["cells"] for o in c.get("outputs", [])
+              if o.get("output_type") == "error"]
+    assert [o["ename"] for o in errors] == ["ZeroDivisionError"]
 
 
 async def test_cancel_right_after_start_still_records_a_cancelled_run(
