@@ -249,3 +249,46 @@ def test_several_processes_lose_no_commit(catalog: Catalog) -> None:
     assert not missing, f"{len(missing)} acknowledged commits lost"
     assert len(rows) == WRITERS * TX_PER_WRITER
     assert len(counts) > 5 and counts == sorted(counts)  # readers saw progress, never regress
+
+
+def test_start_run_is_one_transaction_that_marks_dead_runs_crashed(tmp_path: Path) -> None:
+    """``nbflow execute``'s first catalog write: it creates the catalog, marks this host's
+    runs whose driver died crashed (their unfinished tasks failed), records the new run
+    and reads what it was asked, all in one write transaction (no other attach)."""
+    import socket
+
+    from nbflow.store import catalog as catalog_module
+
+    path = tmp_path / "home" / "catalog.duckdb"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    earlier = Catalog(path).create()
+    crashed_id = earlier.new_run(RunRecord("f", driver_pid=int(dead.stdout),
+                                           driver_host=socket.gethostname()))
+    earlier.apply([TaskStarted("f", crashed_id, "a", 0, pid=1)])
+    live_id = earlier.new_run(RunRecord("g", driver_pid=os.getpid(),
+                                        driver_host=socket.gethostname()))
+    catalog_module._SHARED.clear()  # a new process: nothing known about the file yet
+    attaches: list[bool] = []
+    fresh = Catalog(path)
+    real = fresh._attached
+
+    def counting(*, write: bool) -> Any:
+        attaches.append(write)
+        return real(write=write)
+
+    fresh._attached = counting  # type: ignore[method-assign]
+    started = fresh.start_run(RunRecord("f"), read=(
+        "SELECT flow, run_id, status FROM runs ORDER BY flow, run_id", []))
+    assert attaches == [True]
+    assert started.run_id == crashed_id + 1 and started.crashed == [("f", crashed_id)]
+    assert started.rows == [("f", crashed_id, "crashed"), ("f", crashed_id + 1, "running"),
+                            ("g", live_id, "running")]
+    assert fresh.execute_read("SELECT status FROM tasks WHERE run_id = ?",
+                              [crashed_id]) == [("failed",)]
+
+
+def test_start_run_creates_a_missing_catalog(tmp_path: Path) -> None:
+    catalog = Catalog(tmp_path / "new" / "catalog.duckdb")
+    assert catalog.start_run(RunRecord("f")).run_id == 1
+    assert catalog.schema_version() == schema.SCHEMA_VERSION
