@@ -25,9 +25,20 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import duckdb
+if TYPE_CHECKING:
+    import duckdb
+else:
+    try:
+        # duckdb 2 ships its engine as the module ``_duckdb``: ``duckdb.connect`` is
+        # ``_duckdb.connect`` and the errors are its classes. The ``duckdb`` package on top
+        # adds a Python relational API whose import costs ≈110 ms of CPU, most of a fully
+        # cached re-run's. SQL on the catalog needs only the engine; scanning Python
+        # objects (Arrow tables, DataFrames: ``_registered``) needs the package.
+        import _duckdb as duckdb
+    except ImportError:  # duckdb 1.x: the package is the only way in
+        import duckdb
 
 from nbflow.errors import CatalogError, QueryError
 from nbflow.store import schema
@@ -363,12 +374,15 @@ class Catalog:
 
     def _transaction_body(self, *, write: bool) -> Iterator[duckdb.DuckDBPyConnection]:
         shared = _shared(self.path)
-        if not write:
-            self._ensure_schema(write=False)
+        if not write and not shared.schema_ok and not os.path.exists(self.path):
+            self._ensure_schema(write=False)  # raises: no catalog here
         with self._attached(write=write) as con:
-            if write and not shared.schema_ok:  # checked (or migrated) in this same attach
-                self._migrate_on(con)
-                shared.schema_ok = True
+            if not shared.schema_ok:  # checked (or migrated) in this same attach
+                if write:
+                    self._migrate_on(con)
+                    shared.schema_ok = True
+                else:
+                    shared.schema_ok = self._readable(_version(con))
             con.execute("BEGIN TRANSACTION")
             try:
                 yield con
@@ -485,7 +499,7 @@ class Catalog:
             if version == schema.SCHEMA_VERSION:
                 shared.schema_ok = True
                 return
-            if not write and version < schema.SCHEMA_VERSION:
+            if not write and not self._readable(version):
                 return  # a reader reads an older schema as it is; the next writer migrates
         elif not write:
             raise CatalogError(
@@ -496,6 +510,20 @@ class Catalog:
             )
         self._migrate()
         shared.schema_ok = True
+
+    def _readable(self, version: int) -> bool:
+        """For a reader: True if ``version`` is current, False if older (read as it is,
+        the next writer migrates); a newer one is an error."""
+        if version > schema.SCHEMA_VERSION:
+            raise self._too_new(version)
+        return version == schema.SCHEMA_VERSION
+
+    def _too_new(self, version: int) -> CatalogError:
+        return CatalogError(
+            f"the catalog {self.path} has schema version {version}, newer than this "
+            f"nbflow understands ({schema.SCHEMA_VERSION})",
+            hint="upgrade nbflow",
+        )
 
     def _migrate(self) -> None:
         """Bring the catalog to ``schema.SCHEMA_VERSION``, one migration per transaction."""
@@ -512,11 +540,7 @@ class Catalog:
         )
         version = _version(con)
         if version > schema.SCHEMA_VERSION:
-            raise CatalogError(
-                f"the catalog {self.path} has schema version {version}, newer than this "
-                f"nbflow understands ({schema.SCHEMA_VERSION})",
-                hint="upgrade nbflow",
-            )
+            raise self._too_new(version)
         for number in range(version + 1, schema.SCHEMA_VERSION + 1):
             con.execute("BEGIN TRANSACTION")
             try:
@@ -611,6 +635,8 @@ def _run(
 @contextlib.contextmanager
 def _registered(con: duckdb.DuckDBPyConnection, tables: Mapping[str, Any] | None) -> Iterator[None]:
     names = list(tables or {})
+    if names:
+        import duckdb as package  # noqa: F401 (sets up the engine's scans of Python objects)
     for name in names:
         con.register(name, tables[name])  # type: ignore[index]
     try:

@@ -292,3 +292,38 @@ def test_start_run_creates_a_missing_catalog(tmp_path: Path) -> None:
     catalog = Catalog(tmp_path / "new" / "catalog.duckdb")
     assert catalog.start_run(RunRecord("f")).run_id == 1
     assert catalog.schema_version() == schema.SCHEMA_VERSION
+
+
+def test_the_catalog_needs_only_duckdbs_engine_until_it_scans_python_tables(
+        tmp_path: Path) -> None:
+    """Reading and writing the catalog imports the engine (``_duckdb`` on duckdb 2), not
+    the ``duckdb`` package's Python layer (≈110 ms of CPU); registering an Arrow table for
+    a query imports the package, which sets the engine's scans of Python objects up."""
+    pytest.importorskip("_duckdb", reason="duckdb 1.x has no separate engine module")
+    probe = (
+        "import sys\n"
+        "from nbflow.store.catalog import Catalog\n"
+        "from nbflow.store.events import RunRecord\n"
+        f"c = Catalog({str(tmp_path / 'catalog.duckdb')!r})\n"
+        "run_id = c.start_run(RunRecord('f')).run_id\n"
+        "rows = c.execute_read('SELECT flow, run_id FROM runs')\n"
+        "frame = c.query('SELECT count(*) AS n FROM runs')\n"
+        "before = 'duckdb' in sys.modules\n"
+        "import pyarrow as pa\n"
+        "scanned = c.query('SELECT sum(x) AS s FROM t', tables={'t': pa.table({'x': [1, 2]})})\n"
+        "print(rows, int(frame['n'][0]), before, int(scanned['s'][0]))\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.split() == ["[('f',", "1)]", "1", "False", "3"]
+
+
+def test_a_reader_and_a_writer_refuse_a_catalog_newer_than_this_nbflow(tmp_path: Path) -> None:
+    from nbflow.store import catalog as catalog_module
+
+    path = tmp_path / "catalog.duckdb"
+    Catalog(path).create().apply_sql(
+        [("INSERT INTO schema_version VALUES (?, now())", [schema.SCHEMA_VERSION + 1])])
+    for attempt in (lambda c: c.execute_read("SELECT 1"), lambda c: c.new_run(RunRecord("f"))):
+        catalog_module._SHARED.clear()  # a new process
+        with pytest.raises(CatalogError, match="newer than this nbflow understands"):
+            attempt(Catalog(path))
