@@ -75,3 +75,18 @@ def test_show_loads_neither_the_scheduler_nor_duckdb(tmp_path: Path) -> None:
                           cwd=tmp_path, check=True)
     assert "b" in done.stdout  # the DAG was printed
     assert done.stdout.strip().splitlines()[-1] == "LOADED"
+
+
+def test_why_without_a_catalog_loads_neither_the_planner_nor_duckdb(tmp_path: Path) -> None:
+    nb = make_notebook(["import math", "%%step a\nx = 1", "%%step b\ny = x + 1"],
+                       tmp_path / "nb.ipynb")
+    (tmp_path / "home").mkdir()  # a home where nothing has run yet
+    probe = ("import sys\nfrom nbflow.cli.main import cli\n"
+             f"try:\n    cli(['why', {str(nb)!r}, '--home', {str(tmp_path / 'home')!r}])\n"
+             "except SystemExit as exc:\n    assert not exc.code, exc.code\n"
+             "print('LOADED', ' '.join(m for m in ('duckdb', '_duckdb', 'nbflow.run.plan', "
+             "'nbflow.store.catalog') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          cwd=tmp_path, check=True)
+    assert "nothing has run with the home" in done.stdout
+    assert done.stdout.strip().splitlines()[-1] == "LOADED"

@@ -92,3 +92,17 @@ def test_runs_record_nbflow_version_whatever_the_distribution_is_called() -> Non
     from nbflow.run.runinfo import package_versions
 
     assert package_versions()["nbflow"] == nbflow.__version__
+
+
+def test_recorded_package_versions_are_those_importlib_metadata_finds() -> None:
+    from importlib import metadata
+
+    from nbflow.run.runinfo import RECORDED_PACKAGES, package_versions
+
+    expected = {}
+    for name in RECORDED_PACKAGES:
+        try:
+            expected[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    assert {k: v for k, v in package_versions().items() if k != "nbflow"} == expected

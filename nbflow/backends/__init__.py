@@ -67,7 +67,8 @@ def available() -> dict[str, str]:
 def open_backend(options: RunOptions) -> Backend:
     """The backend the run asked for, constructed (not yet connected)."""
     name = backend_name(options)
-    known = available()
+    # A built-in name wins over any entry point: no need to scan them (≈10 ms) for it.
+    known = BUILTIN if name in BUILTIN else available()
     target = known.get(name)
     if target is None:
         raise BackendError(f"--backend {name!r}: no such backend",

@@ -44,3 +44,12 @@ class FrameReader:
             messages.append(json.loads(bytes(self._buffer[_HEADER.size : end])))
             del self._buffer[:end]
         return messages
+
+
+# NBFLOW_PROFILE_TASK=DIR: every direct-engine task child profiles itself with cProfile,
+# from just after the fork to the end of its last cell, and writes DIR/STEP-PID.prof (for
+# pstats, snakeviz, ...) and DIR/STEP-PID.txt (its wall time, then the top 20 entries by
+# cumulative and by own time). For measuring nbflow, not for production runs: the child
+# writes both before it exits. The driver side names the file after the task's step.
+PROFILE_ENV = "NBFLOW_PROFILE_TASK"
+PROFILE_LABEL_ENV = "NBFLOW_PROFILE_LABEL"

@@ -22,6 +22,7 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from nbflow.kernel._protocol import PROFILE_ENV, PROFILE_LABEL_ENV
 from nbflow.kernel.execute import (
     CellTimeoutError,
     KernelDiedError,
@@ -53,6 +54,8 @@ class DirectTask:
         self._hold = os.open(self.fifo_path, os.O_WRONLY | os.O_NONBLOCK)
         self._buffer = b""
         cells = [c.source if c.cell_type == "code" else None for c in nb.cells]
+        if env.get(PROFILE_ENV):  # name the task's profile after its step
+            env = {**env, PROFILE_LABEL_ENV: str(nb.metadata.get("nbflow", {}).get("step", "task"))}
         try:
             self.process: ForkedProcess = zygote.run(
                 cells=cells, fifo=self.fifo_path, env=env, cwd=cwd, template=template)

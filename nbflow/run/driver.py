@@ -85,17 +85,23 @@ def _execute(spec: NotebookSpec, dag: Dag, options: RunOptions, home: Any, backe
     from nbflow.run.reuse import CacheIndex, plan_resume
     from nbflow.run.scheduler import Scheduler
     from nbflow.store.catalog import Catalog
-    from nbflow.store.crashed import mark_crashed_runs
 
-    catalog = Catalog(home.catalog_path, home).create()
-    mark_crashed_runs(catalog)
+    catalog = Catalog(home.catalog_path, home)
     resume = None
     params = options.params
     if options.resume is not None:
-        resume = plan_resume(catalog, dag, options.resume, options.from_step)
+        resume = plan_resume(catalog.create(), dag, options.resume, options.from_step)
         params = resume.params
-    run_id = catalog.new_run(run_record(spec, dag, params=params, tags=list(options.tags),
-                                        origin_run=resume.origin_run if resume else None))
+    cache = None if options.no_cache else CacheIndex(catalog, home, [s.name for s in dag.steps])
+    # One transaction creates the catalog if need be, marks this host's dead runs crashed,
+    # records this run and reads the cache index (a cached re-run's largest cost).
+    started = catalog.start_run(
+        run_record(spec, dag, params=params, tags=list(options.tags),
+                   origin_run=resume.origin_run if resume else None),
+        read=cache.query() if cache is not None else None)
+    run_id = started.run_id
+    if cache is not None:
+        cache.fill(started.rows)
     pathspec = f"{spec.flow}/{run_id}"
     recorder = Recorder(catalog)
     executor: Any = None
@@ -130,8 +136,7 @@ def _execute(spec: NotebookSpec, dag: Dag, options: RunOptions, home: Any, backe
         scheduler = Scheduler(
             dag, planner, executor, recorder, progress,
             max_workers=backend.slots(options.max_workers),
-            cache=None if options.no_cache else CacheIndex(catalog, home,
-                                                           [s.name for s in dag.steps]),
+            cache=cache,
             resume=resume,
         )
         summary = scheduler.run()

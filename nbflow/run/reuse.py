@@ -37,16 +37,22 @@ class CacheIndex:
         self.steps = steps
         self._origins: dict[str, tuple[str, int, str, int]] | None = None
 
+    def query(self) -> tuple[str, list[str]]:
+        """The index's one query (sql, params): ``nbflow execute`` runs it in the
+        transaction that records the run and hands the rows to ``fill``."""
+        marks = ", ".join("?" for _ in self.steps)
+        return (f"SELECT cache_key, flow, run_id, step, task_index FROM tasks "
+                f"WHERE status = 'succeeded' AND cache_key IS NOT NULL AND step IN ({marks}) "
+                f"ORDER BY ended_at", list(self.steps))
+
+    def fill(self, rows: list[tuple[Any, ...]]) -> CacheIndex:
+        self._origins = {key: (flow, run, step, index) for key, flow, run, step, index in rows}
+        return self
+
     def _index(self) -> dict[str, tuple[str, int, str, int]]:
         if self._origins is None:
-            marks = ", ".join("?" for _ in self.steps)
-            rows = self.catalog.execute_read(
-                f"SELECT cache_key, flow, run_id, step, task_index FROM tasks "
-                f"WHERE status = 'succeeded' AND cache_key IS NOT NULL AND step IN ({marks}) "
-                f"ORDER BY ended_at",
-                list(self.steps),
-            )
-            self._origins = {key: (flow, run, step, index) for key, flow, run, step, index in rows}
+            self.fill(self.catalog.execute_read(*self.query()))
+        assert self._origins is not None
         return self._origins
 
     def lookup(self, keys: list[str]) -> dict[str, Reused]:

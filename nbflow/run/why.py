@@ -11,20 +11,17 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nbflow.errors import NbflowError
 from nbflow.graph.build import Dag
 from nbflow.graph.topo import topo_order
 from nbflow.ids import StepName
-from nbflow.run.cache import KeyParts, explain
-from nbflow.run.jobs import Job, StepResults
-from nbflow.run.plan import Planner
-from nbflow.run.reuse import CacheIndex
-from nbflow.run.upstream import stale
-from nbflow.store.catalog import Catalog
 from nbflow.store.home import Home
-from nbflow.store.manifest import read_manifest
+
+if TYPE_CHECKING:
+    from nbflow.run.jobs import Job
+    from nbflow.store.catalog import Catalog
 
 
 @dataclass
@@ -38,12 +35,18 @@ class Verdict:
 
 
 def explain_notebook(dag: Dag, params: dict[str, Any], home: Home) -> list[Verdict]:
-    catalog = Catalog(home.catalog_path, home)
-    spec = dag.spec
-    if not os.path.exists(catalog.path):  # nothing recorded yet; reading creates no catalog
+    if not os.path.exists(home.catalog_path):  # nothing recorded yet; reading creates none
         return [Verdict(name, dag.step(name).cell, "runs",
                         [f"nothing has run with the home {home.url} yet"])
                 for name in topo_order(dag)]
+    # Only now the planner, the cache and the catalog (and with it DuckDB's engine).
+    from nbflow.run.jobs import StepResults
+    from nbflow.run.plan import Planner
+    from nbflow.run.reuse import CacheIndex
+    from nbflow.store.catalog import Catalog
+
+    catalog = Catalog(home.catalog_path, home)
+    spec = dag.spec
     cache = CacheIndex(catalog, home, [s.name for s in dag.steps])
     planner = Planner(dag, home, params, flow=spec.flow, run_id=0, max_num_splits=10**9,
                       directory=str(Path(spec.path).resolve().parent), keep_snapshots=False,
@@ -108,6 +111,10 @@ class _LatestParts:
 
 def _reasons(earlier: _LatestParts, catalog: Catalog, home: Home, flow: str,
              jobs: list[Job]) -> list[str]:
+    from nbflow.run.cache import KeyParts, explain
+    from nbflow.run.upstream import stale
+    from nbflow.store.manifest import read_manifest
+
     job = jobs[0]
     found = earlier.get(job.step.name, job.index)
     if found is None:

@@ -25,9 +25,20 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import duckdb
+if TYPE_CHECKING:
+    import duckdb
+else:
+    try:
+        # duckdb 2 ships its engine as the module ``_duckdb``: ``duckdb.connect`` is
+        # ``_duckdb.connect`` and the errors are its classes. The ``duckdb`` package on top
+        # adds a Python relational API whose import costs ≈110 ms of CPU, most of a fully
+        # cached re-run's. SQL on the catalog needs only the engine; scanning Python
+        # objects (Arrow tables, DataFrames: ``_registered``) needs the package.
+        import _duckdb as duckdb
+    except ImportError:  # duckdb 1.x: the package is the only way in
+        import duckdb
 
 from nbflow.errors import CatalogError, QueryError
 from nbflow.store import schema
@@ -92,6 +103,13 @@ def _shared(path: str) -> _Shared:
 
 
 CRASH_ERROR = "the nbflow process running it died"
+# The runs still recorded 'running', with what tells whether their driver died
+# (``nbflow.store.crashed.crashed_among``): flow, run_id, host, pid, start, last event.
+_RUNNING_RUNS = (
+    "SELECT flow, run_id, driver_host, driver_pid, started_at, "
+    "(SELECT max(greatest(t.started_at, t.ended_at)) FROM nbflow.main.tasks t "
+    " WHERE t.flow = r.flow AND t.run_id = r.run_id) "
+    "FROM nbflow.main.runs r WHERE status = 'running'")
 _CRASHED_VIEWS = f"""
 CREATE OR REPLACE TEMP VIEW runs AS
     SELECT r.* REPLACE (
@@ -166,44 +184,69 @@ class Catalog:
         if run.started_at is None:
             run = dataclasses.replace(run, started_at=time.time())
         with self._transaction(write=True) as con:
-            if run_id is None:
-                row = con.execute(
-                    "SELECT coalesce(max(run_id), 0) + 1 FROM runs WHERE flow = ?", [run.flow]
-                ).fetchone()
-                assert row is not None
-                run_id = int(row[0])
-            if self.home is not None:
-                from nbflow.store.journal import record_new_run
+            return self._insert_run(con, run, run_id)
 
-                record_new_run(self.home, run, run_id)
-            con.execute(
-                """INSERT INTO runs (flow, run_id, notebook_path, notebook_hash, git_commit,
-                    git_dirty, "user", host, python, packages, started_at, status, driver_pid,
-                    driver_host, origin_run)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                [run.flow, run_id, run.notebook_path, run.notebook_hash, run.git_commit,
-                 run.git_dirty, run.user, run.host, run.python, _json(run.packages),
-                 _ts(run.started_at if run.started_at is not None else time.time()),
-                 run.status, run.driver_pid, run.driver_host, run.origin_run],
-            )
-            params = [
-                [run.flow, run_id, name, _json(value),
-                 run.param_types.get(name) or type(value).__name__]
-                for name, value in run.params.items()
-            ]
-            if params:
-                con.executemany("INSERT INTO params VALUES (?, ?, ?, ?, ?)", params)
-            tags = [[run.flow, run_id, tag] for tag in dict.fromkeys(run.tags)]
-            if tags:
-                con.executemany("INSERT INTO tags VALUES (?, ?, ?)", tags)
-            steps = [
-                [run.flow, run_id, s["step"], s["kind"], s.get("cell"), s.get("foreach"),
-                 s.get("as_var"), _json(s.get("parents", [])), _json(s.get("inputs", [])),
-                 _json(s.get("outputs", []))]
-                for s in run.steps
-            ]
-            if steps:
-                con.executemany("INSERT INTO steps VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", steps)
+    def start_run(self, run: RunRecord, *, read: tuple[str, Sequence[Any]] | None = None
+                  ) -> StartedRun:
+        """What ``nbflow execute`` does before its first task, as ONE transaction (each
+        write transaction costs tens of milliseconds, a cached re-run's whole budget):
+        create or migrate the catalog if needed, mark this host's runs whose driver died
+        as crashed (``nbflow.store.crashed``), record the new run, and run the read-only
+        query ``read`` (sql, params) on the tables as they are then."""
+        from nbflow.store.crashed import crash_statements, crashed_among
+
+        if run.started_at is None:
+            run = dataclasses.replace(run, started_at=time.time())
+        with self._transaction(write=True) as con:
+            running = con.execute(_RUNNING_RUNS).fetchall()
+            crashed = crashed_among(running, self.home)
+            for flow, crashed_id, ended in crashed:
+                for sql, params in crash_statements(flow, crashed_id, ended):
+                    con.execute(sql, params)
+            run_id = self._insert_run(con, run, None)
+            rows = _run(con, read[0], read[1]).fetchall() if read is not None else []
+        return StartedRun(run_id, [(f, r) for f, r, _ in crashed], rows)
+
+    def _insert_run(self, con: duckdb.DuckDBPyConnection, run: RunRecord,
+                    run_id: int | None) -> int:
+        if run_id is None:
+            row = con.execute(
+                "SELECT coalesce(max(run_id), 0) + 1 FROM runs WHERE flow = ?", [run.flow]
+            ).fetchone()
+            assert row is not None
+            run_id = int(row[0])
+        if self.home is not None:
+            from nbflow.store.journal import record_new_run
+
+            record_new_run(self.home, run, run_id)
+        con.execute(
+            """INSERT INTO runs (flow, run_id, notebook_path, notebook_hash, git_commit,
+                git_dirty, "user", host, python, packages, started_at, status, driver_pid,
+                driver_host, origin_run)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            [run.flow, run_id, run.notebook_path, run.notebook_hash, run.git_commit,
+             run.git_dirty, run.user, run.host, run.python, _json(run.packages),
+             _ts(run.started_at if run.started_at is not None else time.time()),
+             run.status, run.driver_pid, run.driver_host, run.origin_run],
+        )
+        params = [
+            [run.flow, run_id, name, _json(value),
+             run.param_types.get(name) or type(value).__name__]
+            for name, value in run.params.items()
+        ]
+        if params:
+            con.executemany("INSERT INTO params VALUES (?, ?, ?, ?, ?)", params)
+        tags = [[run.flow, run_id, tag] for tag in dict.fromkeys(run.tags)]
+        if tags:
+            con.executemany("INSERT INTO tags VALUES (?, ?, ?)", tags)
+        steps = [
+            [run.flow, run_id, s["step"], s["kind"], s.get("cell"), s.get("foreach"),
+             s.get("as_var"), _json(s.get("parents", [])), _json(s.get("inputs", [])),
+             _json(s.get("outputs", []))]
+            for s in run.steps
+        ]
+        if steps:
+            con.executemany("INSERT INTO steps VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", steps)
         return run_id
 
     def apply(self, events: Sequence[CatalogEvent]) -> None:
@@ -306,11 +349,7 @@ class Catalog:
         ``crashed`` (its unfinished tasks ``failed``), as the next writer will record it."""
         from nbflow.store.crashed import crashed_among
 
-        rows = con.execute(
-            "SELECT flow, run_id, driver_host, driver_pid, started_at, "
-            "(SELECT max(greatest(t.started_at, t.ended_at)) FROM nbflow.main.tasks t "
-            " WHERE t.flow = r.flow AND t.run_id = r.run_id) "
-            "FROM nbflow.main.runs r WHERE status = 'running'").fetchall()
+        rows = con.execute(_RUNNING_RUNS).fetchall()
         crashed = crashed_among(rows, self.home)
         if not crashed:
             yield
@@ -334,8 +373,16 @@ class Catalog:
             yield from self._transaction_body(write=write)
 
     def _transaction_body(self, *, write: bool) -> Iterator[duckdb.DuckDBPyConnection]:
-        self._ensure_schema(write=write)
+        shared = _shared(self.path)
+        if not write and not shared.schema_ok and not os.path.exists(self.path):
+            self._ensure_schema(write=False)  # raises: no catalog here
         with self._attached(write=write) as con:
+            if not shared.schema_ok:  # checked (or migrated) in this same attach
+                if write:
+                    self._migrate_on(con)
+                    shared.schema_ok = True
+                else:
+                    shared.schema_ok = self._readable(_version(con))
             con.execute("BEGIN TRANSACTION")
             try:
                 yield con
@@ -452,7 +499,7 @@ class Catalog:
             if version == schema.SCHEMA_VERSION:
                 shared.schema_ok = True
                 return
-            if not write and version < schema.SCHEMA_VERSION:
+            if not write and not self._readable(version):
                 return  # a reader reads an older schema as it is; the next writer migrates
         elif not write:
             raise CatalogError(
@@ -464,32 +511,55 @@ class Catalog:
         self._migrate()
         shared.schema_ok = True
 
+    def _readable(self, version: int) -> bool:
+        """For a reader: True if ``version`` is current, False if older (read as it is,
+        the next writer migrates); a newer one is an error."""
+        if version > schema.SCHEMA_VERSION:
+            raise self._too_new(version)
+        return version == schema.SCHEMA_VERSION
+
+    def _too_new(self, version: int) -> CatalogError:
+        return CatalogError(
+            f"the catalog {self.path} has schema version {version}, newer than this "
+            f"nbflow understands ({schema.SCHEMA_VERSION})",
+            hint="upgrade nbflow",
+        )
+
     def _migrate(self) -> None:
         """Bring the catalog to ``schema.SCHEMA_VERSION``, one migration per transaction."""
         with self._attached(write=True) as con:
-            con.execute(
-                "CREATE TABLE IF NOT EXISTS schema_version "
-                "(version INTEGER PRIMARY KEY, applied_at TIMESTAMP)"
-            )
-            version = _version(con)
-            if version > schema.SCHEMA_VERSION:
-                raise CatalogError(
-                    f"the catalog {self.path} has schema version {version}, newer than this "
-                    f"nbflow understands ({schema.SCHEMA_VERSION})",
-                    hint="upgrade nbflow",
+            self._migrate_on(con)
+
+    def _migrate_on(self, con: duckdb.DuckDBPyConnection) -> None:
+        """``_migrate`` on an attached, writable catalog; a current one is only read."""
+        if _version(con) == schema.SCHEMA_VERSION:
+            return
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version "
+            "(version INTEGER PRIMARY KEY, applied_at TIMESTAMP)"
+        )
+        version = _version(con)
+        if version > schema.SCHEMA_VERSION:
+            raise self._too_new(version)
+        for number in range(version + 1, schema.SCHEMA_VERSION + 1):
+            con.execute("BEGIN TRANSACTION")
+            try:
+                con.execute(schema.MIGRATIONS[number - 1])
+                con.execute(
+                    "INSERT INTO schema_version VALUES (?, ?)", [number, _ts(time.time())]
                 )
-            for number in range(version + 1, schema.SCHEMA_VERSION + 1):
-                con.execute("BEGIN TRANSACTION")
-                try:
-                    con.execute(schema.MIGRATIONS[number - 1])
-                    con.execute(
-                        "INSERT INTO schema_version VALUES (?, ?)", [number, _ts(time.time())]
-                    )
-                    con.execute("COMMIT")
-                except BaseException:
-                    with contextlib.suppress(duckdb.Error):
-                        con.execute("ROLLBACK")
-                    raise
+                con.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(duckdb.Error):
+                    con.execute("ROLLBACK")
+                raise
+
+
+@dataclasses.dataclass
+class StartedRun:
+    run_id: int
+    crashed: list[tuple[str, int]]  # (flow, run_id) of the runs just marked crashed
+    rows: list[tuple[Any, ...]]  # what ``start_run``'s ``read`` query returned
 
 
 @dataclasses.dataclass
@@ -565,6 +635,8 @@ def _run(
 @contextlib.contextmanager
 def _registered(con: duckdb.DuckDBPyConnection, tables: Mapping[str, Any] | None) -> Iterator[None]:
     names = list(tables or {})
+    if names:
+        import duckdb as package  # noqa: F401 (sets up the engine's scans of Python objects)
     for name in names:
         con.register(name, tables[name])  # type: ignore[index]
     try:

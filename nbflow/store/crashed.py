@@ -1,6 +1,6 @@
 """Runs whose driver died (SIGKILL, power loss) stay 'running' in the catalog until a writer
 notices. Readers never write: they see such a run as 'crashed' through the catalog's views
-(``crashed_among``). Every ``nbflow execute`` records it (``mark_crashed_runs``): a run on this
+(``crashed_among``). Every ``nbflow execute`` records it (``Catalog.start_run``): a run on this
 host whose driver process is gone (or whose pid now belongs to a younger process) becomes
 'crashed', ended at its driver's last heartbeat, and its unfinished tasks 'failed'. What the
 run had recorded stays, so ``--resume`` can clone it."""
@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from nbflow.store.catalog import Catalog
     from nbflow.store.home import Home
 
 
@@ -65,22 +64,6 @@ def crashed_among(rows: list[tuple[Any, ...]], home: Home | None
     return [(flow, run_id, died_at(home, flow, run_id, last, started))
             for flow, run_id, host, pid, started, last in rows
             if looks_crashed("running", host, pid, started)]
-
-
-def mark_crashed_runs(catalog: Catalog) -> list[tuple[str, int]]:
-    """Mark this host's dead 'running' runs as crashed; return their (flow, run_id)."""
-    rows = catalog.execute_read(
-        "SELECT flow, run_id, driver_host, driver_pid, started_at, "
-        "(SELECT max(greatest(t.started_at, t.ended_at)) FROM nbflow.main.tasks t "
-        " WHERE t.flow = r.flow AND t.run_id = r.run_id) "
-        "FROM nbflow.main.runs r WHERE status = 'running'",
-    )
-    crashed = crashed_among(rows, catalog.home)
-    dead = [(flow, run_id) for flow, run_id, _ in crashed]
-    if crashed:
-        catalog.apply_sql([s for flow, run_id, ended in crashed
-                           for s in crash_statements(flow, run_id, ended)])
-    return dead
 
 
 def crash_statements(flow: str, run_id: int, ended: float) -> list[tuple[str, list[Any]]]:

@@ -144,28 +144,32 @@ class ObjectStore:
     # -- writing ---------------------------------------------------------------
 
     def _put_local(self, write: Callable[[BinaryIO], object]) -> tuple[ObjectHash, int]:
+        # The first SPOOL_BYTES stay in memory: an object that small and already stored
+        # (a cached re-run's foreach elements, a task's unchanged artifact) costs no
+        # temporary file and no fsync. Larger ones stream into the temporary file.
         tmp_dir = os.path.join(self.root, ".tmp")
-        makedirs(tmp_dir, fsync=False)
-        tmp = temp_name(tmp_dir)
+        spool = _Spool(tmp_dir)
         try:
-            with open(tmp, "xb") as f:
-                writer = HashingWriter(f)
-                write(writer)  # type: ignore[arg-type]
-                f.flush()
-                if self.fsync:
-                    os.fsync(f.fileno())
+            writer = HashingWriter(spool)  # type: ignore[arg-type]
+            write(writer)  # type: ignore[arg-type]
             hash, size = writer.hexdigest(), writer.size
             final = self.path(hash)
+            if spool.file is None and _same_size(final, size):
+                return hash, size
+            f = spool.to_file()
+            f.flush()
+            if self.fsync:
+                os.fsync(f.fileno())
+            f.close()
             if _same_size(final, size):
-                os.unlink(tmp)
+                os.unlink(spool.path)
             else:
                 makedirs(os.path.dirname(final), fsync=self.fsync)
-                os.replace(tmp, final)  # a racing writer of the same hash wrote the same bytes
+                os.replace(spool.path, final)  # a racing writer of the same hash wrote the same bytes
                 if self.fsync:
                     fsync_dir(os.path.dirname(final))
         except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
+            spool.discard()
             raise
         return hash, size
 
@@ -179,6 +183,47 @@ class ObjectStore:
         if not self.exists(hash):
             _put_if_absent(self.fs, buffer.getvalue(), self.path(hash))
         return hash, size
+
+
+SPOOL_BYTES = 1 << 20
+
+
+class _Spool:
+    """Where ``_put_local`` writes: memory up to ``SPOOL_BYTES``, then a new temporary
+    file in ``directory`` (made on demand), which ``to_file`` also forces."""
+
+    def __init__(self, directory: str) -> None:
+        self.directory = directory
+        self.buffer = bytearray()
+        self.file: BinaryIO | None = None
+        self.path = ""
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        size = memoryview(data).nbytes
+        if self.file is None and len(self.buffer) + size <= SPOOL_BYTES:
+            self.buffer += data
+            return size
+        return self.to_file().write(data)
+
+    def flush(self) -> None:
+        if self.file is not None:
+            self.file.flush()
+
+    def to_file(self) -> BinaryIO:
+        if self.file is None:
+            makedirs(self.directory, fsync=False)
+            self.path = temp_name(self.directory)
+            self.file = open(self.path, "xb")  # noqa: SIM115 (closed by _put_local)
+            self.file.write(self.buffer)
+            self.buffer = bytearray()
+        return self.file
+
+    def discard(self) -> None:
+        if self.file is not None:
+            self.file.close()
+        if self.path:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
 
 
 def _put_if_absent(fs: Any, data: bytes, final: str) -> None:

@@ -28,7 +28,7 @@ import json
 import math
 import reprlib
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from nbflow.errors import ArtifactUnavailable, StoreError
@@ -66,7 +66,11 @@ class ArtifactRecord:
     reason: str | None = None  # why not persisted
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # asdict's deep copy without its cost (a 400-step plan makes hundreds): every
+        # field is a scalar, a flat list of ints or a flat dict of str (the same dict)
+        return {name: (value.copy() if isinstance(value, (list, dict)) else value)
+                for name in self.__dataclass_fields__
+                for value in (getattr(self, name),)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ArtifactRecord:

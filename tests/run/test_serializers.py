@@ -134,3 +134,21 @@ def test_entry_point_serializer_is_discovered(tmp_path: Path, nbflow, home: Path
     finally:
         sys.modules.pop("locked_plugin", None)
         serializers.reset_entry_points()
+
+
+def test_the_entry_point_scan_skips_importlib_only_when_nothing_declares_the_group(
+        tmp_path: Path, monkeypatch) -> None:
+    from importlib.metadata import entry_points
+
+    from nbflow.store import serializers
+
+    assert not serializers._may_declare("nbflow.serializers")  # nothing installed here does
+    assert list(entry_points(group="nbflow.serializers")) == []
+    site = _plugin(tmp_path)
+    monkeypatch.syspath_prepend(str(site))
+    assert serializers._may_declare("nbflow.serializers")
+    serializers.reset_entry_points()
+    try:
+        assert [ep.name for ep in serializers.scan_entry_points()] == ["locked"]
+    finally:
+        serializers.reset_entry_points()

@@ -249,3 +249,81 @@ def test_several_processes_lose_no_commit(catalog: Catalog) -> None:
     assert not missing, f"{len(missing)} acknowledged commits lost"
     assert len(rows) == WRITERS * TX_PER_WRITER
     assert len(counts) > 5 and counts == sorted(counts)  # readers saw progress, never regress
+
+
+def test_start_run_is_one_transaction_that_marks_dead_runs_crashed(tmp_path: Path) -> None:
+    """``nbflow execute``'s first catalog write: it creates the catalog, marks this host's
+    runs whose driver died crashed (their unfinished tasks failed), records the new run
+    and reads what it was asked, all in one write transaction (no other attach)."""
+    import socket
+
+    from nbflow.store import catalog as catalog_module
+
+    path = tmp_path / "home" / "catalog.duckdb"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    earlier = Catalog(path).create()
+    crashed_id = earlier.new_run(RunRecord("f", driver_pid=int(dead.stdout),
+                                           driver_host=socket.gethostname()))
+    earlier.apply([TaskStarted("f", crashed_id, "a", 0, pid=1)])
+    live_id = earlier.new_run(RunRecord("g", driver_pid=os.getpid(),
+                                        driver_host=socket.gethostname()))
+    catalog_module._SHARED.clear()  # a new process: nothing known about the file yet
+    attaches: list[bool] = []
+    fresh = Catalog(path)
+    real = fresh._attached
+
+    def counting(*, write: bool) -> Any:
+        attaches.append(write)
+        return real(write=write)
+
+    fresh._attached = counting  # type: ignore[method-assign]
+    started = fresh.start_run(RunRecord("f"), read=(
+        "SELECT flow, run_id, status FROM runs ORDER BY flow, run_id", []))
+    assert attaches == [True]
+    assert started.run_id == crashed_id + 1 and started.crashed == [("f", crashed_id)]
+    assert started.rows == [("f", crashed_id, "crashed"), ("f", crashed_id + 1, "running"),
+                            ("g", live_id, "running")]
+    assert fresh.execute_read("SELECT status FROM tasks WHERE run_id = ?",
+                              [crashed_id]) == [("failed",)]
+
+
+def test_start_run_creates_a_missing_catalog(tmp_path: Path) -> None:
+    catalog = Catalog(tmp_path / "new" / "catalog.duckdb")
+    assert catalog.start_run(RunRecord("f")).run_id == 1
+    assert catalog.schema_version() == schema.SCHEMA_VERSION
+
+
+def test_the_catalog_needs_only_duckdbs_engine_until_it_scans_python_tables(
+        tmp_path: Path) -> None:
+    """Reading and writing the catalog imports the engine (``_duckdb`` on duckdb 2), not
+    the ``duckdb`` package's Python layer (≈110 ms of CPU); registering an Arrow table for
+    a query imports the package, which sets the engine's scans of Python objects up."""
+    pytest.importorskip("_duckdb", reason="duckdb 1.x has no separate engine module")
+    probe = (
+        "import sys\n"
+        "from nbflow.store.catalog import Catalog\n"
+        "from nbflow.store.events import RunRecord\n"
+        f"c = Catalog({str(tmp_path / 'catalog.duckdb')!r})\n"
+        "run_id = c.start_run(RunRecord('f')).run_id\n"
+        "rows = c.execute_read('SELECT flow, run_id FROM runs')\n"
+        "frame = c.query('SELECT count(*) AS n FROM runs')\n"
+        "before = 'duckdb' in sys.modules\n"
+        "import pyarrow as pa\n"
+        "scanned = c.query('SELECT sum(x) AS s FROM t', tables={'t': pa.table({'x': [1, 2]})})\n"
+        "print(rows, int(frame['n'][0]), before, int(scanned['s'][0]))\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.split() == ["[('f',", "1)]", "1", "False", "3"]
+
+
+def test_a_reader_and_a_writer_refuse_a_catalog_newer_than_this_nbflow(tmp_path: Path) -> None:
+    from nbflow.store import catalog as catalog_module
+
+    path = tmp_path / "catalog.duckdb"
+    Catalog(path).create().apply_sql(
+        [("INSERT INTO schema_version VALUES (?, now())", [schema.SCHEMA_VERSION + 1])])
+    for attempt in (lambda c: c.execute_read("SELECT 1"), lambda c: c.new_run(RunRecord("f"))):
+        catalog_module._SHARED.clear()  # a new process
+        with pytest.raises(CatalogError, match="newer than this nbflow understands"):
+            attempt(Catalog(path))

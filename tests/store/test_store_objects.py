@@ -63,6 +63,52 @@ def test_object_is_invisible_until_complete(tmp_path: Path) -> None:
     assert all_files(tmp_path / "objects") == [os.path.relpath(final, tmp_path / "objects")]
 
 
+def test_a_small_object_already_stored_is_not_written_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cached re-run stores its foreach elements again: no temporary file, no fsync."""
+    store = ObjectStore(str(tmp_path / "objects"))
+    hash, _ = store.put_stream(lambda f: f.write(b"element"))
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd) or real_fsync(fd))
+    opened: list[str] = []
+    real_open = open
+
+    def tracking_open(path: str, *args: object, **kwargs: object) -> object:
+        opened.append(str(path))
+        return real_open(path, *args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr("builtins.open", tracking_open)
+    assert store.put_stream(lambda f: f.write(b"elem") and f.write(b"ent")) == (hash, 7)
+    assert synced == [] and opened == []
+    new, _ = store.put_stream(lambda f: f.write(b"new element"))  # a new one is made durable
+    assert synced and Path(store.path(new)).read_bytes() == b"new element"
+    assert all_files(tmp_path / "objects") == sorted(
+        [f"{hash[:2]}/{hash[2:]}", f"{new[:2]}/{new[2:]}"])
+
+
+def test_a_large_object_streams_through_a_temporary_file(tmp_path: Path) -> None:
+    from nbflow.store.objects import SPOOL_BYTES
+
+    store = ObjectStore(str(tmp_path / "objects"))
+    chunk = os.urandom(SPOOL_BYTES // 3 + 1)
+    seen_tmp: list[list[str]] = []
+
+    def write(f: BinaryIO) -> None:
+        for _ in range(4):
+            f.write(chunk)
+            seen_tmp.append(os.listdir(tmp_path / "objects" / ".tmp")
+                            if (tmp_path / "objects" / ".tmp").exists() else [])
+
+    hash, size = store.put_stream(write)
+    assert size == 4 * len(chunk) and hash == hash_bytes(chunk * 4)
+    assert [len(names) for names in seen_tmp] == [0, 0, 1, 1]  # spilled past SPOOL_BYTES
+    assert Path(store.path(hash)).read_bytes() == chunk * 4
+    assert all_files(tmp_path / "objects") == [f"{hash[:2]}/{hash[2:]}"]
+    hash2, _ = store.put_stream(write)  # the same large bytes again: still one object
+    assert hash2 == hash and all_files(tmp_path / "objects") == [f"{hash[:2]}/{hash[2:]}"]
+
+
 def test_concurrent_writers_of_the_same_bytes(tmp_path: Path) -> None:
     store = ObjectStore(str(tmp_path / "objects"))
     payload = os.urandom(1 << 20)
