@@ -132,7 +132,8 @@ def scan_entry_points() -> list[Any]:
     return _declared
 
 
-def _may_declare(group: str) -> bool:
+def _may_declare(group: str, path: list[str] | None = None,
+                 finders: list[Any] | None = None) -> bool:
     """False only if no distribution ``importlib.metadata`` would see declares ``group``:
     no ``*.dist-info/entry_points.txt`` in a ``sys.path`` folder names it, and nothing
     else could (an ``.egg-info``, a zip on the path, a finder of distributions of its
@@ -143,10 +144,10 @@ def _may_declare(group: str) -> bool:
 
     standard = ("PathFinder", "BuiltinImporter", "FrozenImporter", "DistutilsMetaFinder")
     if any(hasattr(f, "find_distributions") and getattr(f, "__name__", type(f).__name__)
-           not in standard for f in sys.meta_path):
+           not in standard for f in (sys.meta_path if finders is None else finders)):
         return True
     header = f"[{group}]"
-    for entry in sys.path:
+    for entry in sys.path if path is None else path:
         folder = entry or "."
         try:
             names = os.listdir(folder)

@@ -136,13 +136,30 @@ def test_entry_point_serializer_is_discovered(tmp_path: Path, nbflow, home: Path
         serializers.reset_entry_points()
 
 
+class _OwnDistributions:
+    """A finder of distributions of its own: importlib.metadata would ask it too."""
+
+    def find_distributions(self, context: object = None) -> list[object]:
+        return []
+
+
 def test_the_entry_point_scan_skips_importlib_only_when_nothing_declares_the_group(
         tmp_path: Path, monkeypatch) -> None:
+    import importlib.machinery
     from importlib.metadata import entry_points
 
     from nbflow.store import serializers
 
-    assert not serializers._may_declare("nbflow.serializers")  # nothing installed here does
+    # Hermetic: this process's finders and path are whatever earlier tests left behind.
+    plain = tmp_path / "plain"
+    (plain / "other-1.0.dist-info").mkdir(parents=True)
+    (plain / "other-1.0.dist-info" / "entry_points.txt").write_text(
+        "[console_scripts]\nother = other:main\n")
+    standard = [importlib.machinery.BuiltinImporter, importlib.machinery.FrozenImporter,
+                importlib.machinery.PathFinder]
+    assert not serializers._may_declare("nbflow.serializers", [str(plain)], standard)
+    assert serializers._may_declare("nbflow.serializers", [str(plain)],
+                                    [*standard, _OwnDistributions()])
     assert list(entry_points(group="nbflow.serializers")) == []
     site = _plugin(tmp_path)
     monkeypatch.syspath_prepend(str(site))
