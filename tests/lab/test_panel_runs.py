@@ -220,7 +220,10 @@ def test_run_from_here_on_a_node_and_on_a_badge_resumes_from_that_step(
     assert "from boom" in card.inner_text()
     second = card.get_attribute("data-nbflow-live")
     assert second != first
-    wait_nodes(page, "n.nbflowStatus !== 'pending' && n.nbflowStatus !== 'running'")
+    # The card ends a moment before the latest statuses are fetched: wait for the new run's.
+    wait_nodes(page, "({ok: ['cached', 'cloned'].includes(n.nbflowStatus), "
+                     "boom: n.nbflowStatus === 'succeeded', "
+                     "after: n.nbflowStatus === 'succeeded'})[n.nbflowNode]")
     statuses = status_of(page)
     assert statuses["ok"] in REUSED and statuses["boom"] == "succeeded" and \
         statuses["after"] == "succeeded", statuses
@@ -234,7 +237,8 @@ def test_run_from_here_on_a_node_and_on_a_badge_resumes_from_that_step(
     badge(page, "after").locator("[data-nbflow-run-from]").click()
     card = newest_run_ends(page, cards, "succeeded")
     assert "from after" in card.inner_text() and card.get_attribute("data-nbflow-live") != second
-    wait_nodes(page, "n.nbflowStatus !== 'pending' && n.nbflowStatus !== 'running'")
+    wait_nodes(page, "n.nbflowNode === 'after' ? n.nbflowStatus === 'succeeded' : "
+                     "['cached', 'cloned'].includes(n.nbflowStatus)")
     statuses = status_of(page)
     assert statuses["ok"] in REUSED and statuses["boom"] in REUSED and \
         statuses["after"] == "succeeded", statuses
