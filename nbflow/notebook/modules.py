@@ -37,7 +37,10 @@ def local_modules(sources: list[str], directory: str) -> list[str]:
     return sorted(found)
 
 
+@lru_cache(maxsize=8192)  # setup cells are read once per step; a pure function of the text
 def _cell_imports(source: str) -> tuple[str, ...]:
+    if "import" not in source:
+        return ()  # most cells: no walk
     tree = parsed(source)
     if tree is None:
         return ()
