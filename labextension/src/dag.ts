@@ -1,15 +1,12 @@
 /**
- * The DAG as SVG: dagre lays it out, this draws it. A node per step (a branch as a
- * stack of cards with its task count), edges as curves with arrowheads.
+ * The DAG as SVG: dagre lays it out (in a worker, `layout.ts`), this draws it. A node per
+ * step (a branch as a stack of cards with its task count), edges as curves with arrowheads.
  */
-import dagre from '@dagrejs/dagre';
-
 import { IStep, IStepStatus } from './api';
 import { duration, freshText, statusOf, statusText } from './format';
+import { ILayout, ILayoutRequest, NODE_H, NODE_W, computeLayout, layoutKey } from './layout';
 
 const SVG = 'http://www.w3.org/2000/svg';
-const NODE_W = 138;
-const NODE_H = 48;
 
 export interface IDagInput {
   steps: IStep[];
@@ -44,23 +41,24 @@ export function dagKey(input: IDagInput): string {
   ]);
 }
 
-export function drawDag(input: IDagInput, actions: IDagActions): SVGSVGElement {
-  const g = new dagre.graphlib.Graph();
-  g.setGraph({ rankdir: 'TB', nodesep: 18, ranksep: 36, marginx: 12, marginy: 14 });
-  g.setDefaultEdgeLabel(() => ({}));
-  for (const step of input.steps) {
-    g.setNode(step.name, { width: NODE_W, height: NODE_H });
+/**
+ * The layout of the input's graph if it is known; if not, null, and it is computed in a
+ * worker (the newest graph asked for wins) and `ready` is called once it is known.
+ */
+export function layoutFor(input: IDagInput, ready: () => void): ILayout | null {
+  const request: ILayoutRequest = { nodes: input.steps.map(s => s.name), edges: input.edges };
+  const key = layoutKey(request);
+  const known = layouts.get(key);
+  if (known) {
+    return known;
   }
-  const names = new Set(input.steps.map(s => s.name));
-  for (const [parent, child] of input.edges) {
-    if (names.has(parent) && names.has(child)) {
-      g.setEdge(parent, child);
-    }
-  }
-  dagre.layout(g);
-  const graph = g.graph();
-  const width = Math.max(graph.width ?? 0, NODE_W + 24);
-  const height = Math.max(graph.height ?? 0, NODE_H + 24);
+  layouts.want(key, request, ready);
+  return null;
+}
+
+export function drawDag(input: IDagInput, layout: ILayout, actions: IDagActions): SVGSVGElement {
+  current = actions;
+  const { width, height } = layout;
   const root = svg('svg', {
     class: 'nbflow-dag',
     width,
@@ -83,8 +81,8 @@ export function drawDag(input: IDagInput, actions: IDagActions): SVGSVGElement {
   defs.append(marker);
   root.append(defs);
 
-  for (const e of g.edges()) {
-    const points = g.edge(e).points ?? [];
+  for (const e of layout.edges) {
+    const points = e.points;
     if (points.length < 2) {
       continue;
     }
@@ -96,20 +94,36 @@ export function drawDag(input: IDagInput, actions: IDagActions): SVGSVGElement {
     });
     root.append(path);
   }
+  // A node drawn last time with the same step, status and place is moved over as it is:
+  // an edit in a long notebook changes a few nodes, and redrawing all of them is what
+  // costs (tens of ms for 200 steps).
+  const drawn = new Map<string, SVGGElement>();
   for (const step of input.steps) {
-    const box = g.node(step.name);
-    root.append(drawNode(step, input.statuses[step.name], box.x, box.y, input.running, actions));
+    const box = layout.nodes[step.name];
+    if (!box) {
+      continue;
+    }
+    const status = input.statuses[step.name];
+    const key = JSON.stringify([step, status, input.running, box.x, box.y]);
+    const node = previous.get(key) ?? drawNode(step, status, box.x, box.y, input.running);
+    drawn.set(key, node);
+    root.append(node);
   }
+  previous = drawn;
   return root;
 }
+
+/** The nodes of the last drawing, by what they show (one panel draws the DAG). */
+let previous = new Map<string, SVGGElement>();
+/** What a click on a node does: the latest drawing's actions (a node may be older). */
+let current: IDagActions = { select: () => undefined, runFrom: () => undefined };
 
 function drawNode(
   step: IStep,
   status: IStepStatus | undefined,
   cx: number,
   cy: number,
-  running: boolean,
-  actions: IDagActions
+  running: boolean
 ): SVGGElement {
   const state = statusOf(status);
   const fresh = step.fresh === true;
@@ -192,14 +206,14 @@ function drawNode(
   play.addEventListener('click', event => {
     event.stopPropagation();
     if (!running) {
-      actions.runFrom(step);
+      current.runFrom(step);
     }
   });
   node.append(play);
-  node.addEventListener('click', () => actions.select(step));
+  node.addEventListener('click', () => current.select(step));
   node.addEventListener('keydown', event => {
     if (event.key === 'Enter') {
-      actions.select(step);
+      current.select(step);
     }
   });
   return node;
@@ -242,3 +256,96 @@ function curve(points: { x: number; y: number }[]): string {
   }
   return d;
 }
+
+/**
+ * Layouts by graph shape (a few recent ones: typing can go back and forth between two
+ * shapes), computed one at a time in a worker; a request that waits is replaced by a
+ * newer one. Where no worker can be started, the layout is computed on the page.
+ */
+class Layouts {
+  get(key: string): ILayout | null {
+    const layout = this._cache.get(key);
+    if (layout) {
+      this._cache.delete(key); // most recently used last
+      this._cache.set(key, layout);
+    }
+    return layout ?? null;
+  }
+
+  want(key: string, request: ILayoutRequest, ready: () => void): void {
+    this._ready = ready;
+    if (this._busy === key) {
+      return;
+    }
+    this._next = { key, request };
+    this._pump();
+  }
+
+  private _pump(): void {
+    if (this._busy !== null || !this._next) {
+      return;
+    }
+    const { key, request } = this._next;
+    this._next = null;
+    const worker = this._worker();
+    if (!worker) {
+      this._done(key, computeLayout(request));
+      return;
+    }
+    this._busy = key;
+    worker.postMessage({ id: ++this._id, request });
+    this._requests.set(this._id, { key, request });
+  }
+
+  private _done(key: string, layout: ILayout): void {
+    this._cache.set(key, layout);
+    while (this._cache.size > 4) {
+      this._cache.delete(this._cache.keys().next().value as string);
+    }
+    this._busy = null;
+    this._pump();
+    this._ready?.();
+  }
+
+  private _worker(): Worker | null {
+    if (this._started === undefined) {
+      try {
+        const worker = new Worker(new URL('./layout.worker.js', import.meta.url));
+        worker.onmessage = (event: MessageEvent<{ id: number; layout?: ILayout; error?: string }>) => {
+          const asked = this._requests.get(event.data.id);
+          this._requests.delete(event.data.id);
+          if (asked) {
+            this._done(asked.key, event.data.layout ?? computeLayout(asked.request));
+          }
+        };
+        worker.onerror = () => this._fallBack();
+        this._started = worker;
+      } catch {
+        this._started = null;
+      }
+    }
+    return this._started;
+  }
+
+  /** The worker could not load or broke: lay out what it was asked on the page. */
+  private _fallBack(): void {
+    this._started?.terminate();
+    this._started = null;
+    const asked = [...this._requests.values()];
+    this._requests.clear();
+    this._busy = null;
+    for (const { key, request } of asked) {
+      this._done(key, computeLayout(request));
+    }
+  }
+
+  private _cache = new Map<string, ILayout>();
+  private _requests = new Map<number, { key: string; request: ILayoutRequest }>();
+  private _next: { key: string; request: ILayoutRequest } | null = null;
+  private _busy: string | null = null;
+  private _ready: (() => void) | null = null;
+  private _started: Worker | null | undefined = undefined;
+  private _id = 0;
+}
+
+const layouts = new Layouts();
