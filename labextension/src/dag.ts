@@ -1,11 +1,12 @@
 /**
- * The DAG as SVG: dagre lays it out, this draws it. A node per step (a branch as a
- * stack of cards with its task count), edges as curves with arrowheads.
+ * The DAG as SVG: dagre lays it out (in a worker, `layout.ts`), this draws it. A node per
+ * step (a branch as a stack of cards with its task count), edges as curves with arrowheads.
+ * Nodes are sized to their text; the drawing has two lines per node (FULL) when that fits
+ * the panel's width, else one (COMPACT), and is never scaled below MIN_SCALE.
  */
-import dagre from '@dagrejs/dagre';
-
 import { IStep, IStepStatus } from './api';
 import { duration, freshText, statusOf, statusText } from './format';
+import { ILayout, ILayoutRequest, IPlaced, computeLayout, layoutKey } from './layout';
 
 const SVG = 'http://www.w3.org/2000/svg';
 /** Widths of the node text: the name in the code font at 12.5 px, details at 11 px. */
@@ -17,15 +18,16 @@ const MAX_NAME = 24; // characters; longer names are cut with … (the tooltip h
 /** Never scale the drawing below this to fit the panel: scroll instead. */
 const MIN_SCALE = 0.85;
 
-interface ILayout {
+interface IStyle {
   /** Two lines (name, then status and duration) or one (name; the rest in the tooltip). */
   lines: 1 | 2;
   height: number;
   nodesep: number;
+  ranksep: number;
 }
 
-const FULL: ILayout = { lines: 2, height: 48, nodesep: 16 };
-const COMPACT: ILayout = { lines: 1, height: 30, nodesep: 10 };
+const FULL: IStyle = { lines: 2, height: 48, nodesep: 16, ranksep: 34 };
+const COMPACT: IStyle = { lines: 1, height: 30, nodesep: 10, ranksep: 26 };
 
 export interface IDagInput {
   steps: IStep[];
@@ -61,21 +63,57 @@ export function dagKey(input: IDagInput): string {
 }
 
 /**
- * Lay the DAG out to fit `available` pixels of width: nodes as wide as their text, two
- * lines each; if that is too wide for the panel, one line each; if even that is too
- * wide, scaled down to MIN_SCALE and scrolled beyond.
+ * The layout to draw the input in `available` pixels of width, if it is known: nodes as
+ * wide as their text, two lines each; if that is too wide for the panel, one line each
+ * (when that is narrower); if even that is too wide, the drawing is scaled down to
+ * MIN_SCALE and scrolled beyond. A layout not known yet is computed in a worker (the
+ * newest request wins), null is returned and `ready` is called once it is known: first
+ * the full layout, then, only if it does not fit, the compact one.
  */
-export function drawDag(input: IDagInput, actions: IDagActions, available = 0): SVGSVGElement {
-  let chosen = layout(input, FULL);
-  if (available > 0 && chosen.width * MIN_SCALE > available) {
-    const compact = layout(input, COMPACT);
-    if (compact.width < chosen.width) {
-      chosen = compact;
-    }
+export function layoutFor(input: IDagInput, available: number, ready: () => void): ILayout | null {
+  const full = request(input, FULL);
+  const fullKey = layoutKey(full);
+  const known = layouts.get(fullKey);
+  if (!known) {
+    layouts.want(fullKey, full, ready);
+    return null;
   }
-  const { g, width, height, style } = chosen;
+  if (!(available > 0 && known.width * MIN_SCALE > available)) {
+    return known;
+  }
+  const compact = request(input, COMPACT);
+  const compactKey = layoutKey(compact);
+  const small = layouts.get(compactKey);
+  if (!small) {
+    layouts.want(compactKey, compact, ready);
+    return null;
+  }
+  return small.width < known.width ? small : known;
+}
+
+/** What the layout in a style depends on: each node's box (sized to its text), the spacing. */
+function request(input: IDagInput, style: IStyle): ILayoutRequest {
+  return {
+    lines: style.lines,
+    nodesep: style.nodesep,
+    ranksep: style.ranksep,
+    edges: input.edges,
+    nodes: input.steps.map(step => {
+      const status = input.statuses[step.name];
+      const text = Math.max(nameText(step, status, style.lines).length * NAME_CHAR,
+        style.lines === 2 ? detailText(step, status).length * DETAIL_CHAR : 0);
+      const shadow = step.kind === 'branch' ? 8 : 0;
+      return { name: step.name, width: Math.ceil(Math.max(64, PAD + text + RIGHT)) + shadow,
+        height: style.height + shadow, shadow };
+    })
+  };
+}
+
+export function drawDag(input: IDagInput, layout: ILayout, actions: IDagActions): SVGSVGElement {
+  current = actions;
+  const { width, height, lines } = layout;
   const root = svg('svg', {
-    class: `nbflow-dag nbflow-dag-${style.lines === 1 ? 'compact' : 'full'}`,
+    class: `nbflow-dag nbflow-dag-${lines === 1 ? 'compact' : 'full'}`,
     width,
     height,
     viewBox: `0 0 ${width} ${height}`,
@@ -96,8 +134,8 @@ export function drawDag(input: IDagInput, actions: IDagActions, available = 0): 
   defs.append(marker);
   root.append(defs);
 
-  for (const e of g.edges()) {
-    const points = g.edge(e).points ?? [];
+  for (const e of layout.edges) {
+    const points = e.points;
     if (points.length < 2) {
       continue;
     }
@@ -109,40 +147,34 @@ export function drawDag(input: IDagInput, actions: IDagActions, available = 0): 
     });
     root.append(path);
   }
+  // A node drawn last time with the same step, status, place, size and style is moved
+  // over as it is: an edit in a long notebook changes a few nodes, and redrawing all of
+  // them is what costs (tens of ms for 200 steps).
+  const drawn = new Map<string, SVGGElement>();
   for (const step of input.steps) {
-    const box = g.node(step.name);
-    root.append(drawNode(step, input.statuses[step.name], box, style, input.running, actions));
+    const box = layout.nodes[step.name];
+    if (!box) {
+      continue;
+    }
+    const status = input.statuses[step.name];
+    const key = JSON.stringify([step, status, input.running, lines,
+      box.x, box.y, box.width, box.height, box.shadow]);
+    const node = previous.get(key) ?? drawNode(step, status, box, lines, input.running);
+    drawn.set(key, node);
+    root.append(node);
   }
+  previous = drawn;
   return root;
 }
 
-function layout(input: IDagInput, style: ILayout) {
-  const g = new dagre.graphlib.Graph();
-  g.setGraph({ rankdir: 'TB', nodesep: style.nodesep, ranksep: style.lines === 2 ? 34 : 26,
-    marginx: 6, marginy: 12 });
-  g.setDefaultEdgeLabel(() => ({}));
-  for (const step of input.steps) {
-    const status = input.statuses[step.name];
-    const text = Math.max(nameText(step, status, style).length * NAME_CHAR,
-      style.lines === 2 ? detailText(step, status).length * DETAIL_CHAR : 0);
-    const shadow = step.kind === 'branch' ? 8 : 0;
-    g.setNode(step.name, { width: Math.ceil(Math.max(64, PAD + text + RIGHT)) + shadow,
-      height: style.height + shadow, shadow });
-  }
-  const names = new Set(input.steps.map(s => s.name));
-  for (const [parent, child] of input.edges) {
-    if (names.has(parent) && names.has(child)) {
-      g.setEdge(parent, child);
-    }
-  }
-  dagre.layout(g);
-  const graph = g.graph();
-  return { g, style, width: Math.max(graph.width ?? 0, 90), height: Math.max(graph.height ?? 0, 60) };
-}
+/** The nodes of the last drawing, by what they show (one panel draws the DAG). */
+let previous = new Map<string, SVGGElement>();
+/** What a click on a node does: the latest drawing's actions (a node may be older). */
+let current: IDagActions = { select: () => undefined, runFrom: () => undefined };
 
-function nameText(step: IStep, status: IStepStatus | undefined, style: ILayout): string {
+function nameText(step: IStep, status: IStepStatus | undefined, lines: 1 | 2): string {
   const name = clip(step.name, MAX_NAME);
-  if (style.lines === 1 && step.kind === 'branch' && status && status.tasks > 0) {
+  if (lines === 1 && step.kind === 'branch' && status && status.tasks > 0) {
     return `${name} ×${status.tasks}`; // the fan-out's task count, once known
   }
   return name;
@@ -151,10 +183,9 @@ function nameText(step: IStep, status: IStepStatus | undefined, style: ILayout):
 function drawNode(
   step: IStep,
   status: IStepStatus | undefined,
-  box: { x: number; y: number; width: number; height: number; shadow: number },
-  style: ILayout,
-  running: boolean,
-  actions: IDagActions
+  box: IPlaced,
+  lines: 1 | 2,
+  running: boolean
 ): SVGGElement {
   const state = statusOf(status);
   const fresh = step.fresh === true;
@@ -205,18 +236,18 @@ function drawNode(
       })
     );
   }
-  const top = style.lines === 2 ? y + 19 : y + NODE_H / 2 + 4.5;
+  const top = lines === 2 ? y + 19 : y + NODE_H / 2 + 4.5;
   const name = svg('text', { x: x + PAD, y: top, class: 'nbflow-node-name' });
-  name.textContent = nameText(step, status, style);
+  name.textContent = nameText(step, status, lines);
   node.append(name);
-  if (style.lines === 2) {
+  if (lines === 2) {
     const detail = svg('text', { x: x + PAD, y: y + 36, class: 'nbflow-node-detail' });
     detail.textContent = detailText(step, status);
     node.append(detail);
   }
   const dot = svg('circle', {
     cx: x + NODE_W - 14,
-    cy: style.lines === 2 ? y + 14 : y + NODE_H / 2,
+    cy: lines === 2 ? y + 14 : y + NODE_H / 2,
     r: 4.5,
     class: fresh ? 'nbflow-fresh-dot' : 'nbflow-stale-dot'
   });
@@ -232,7 +263,7 @@ function drawNode(
   play.append(playTitle);
   // Over the freshness dot (two lines: below it), shown on hover.
   const px = x + NODE_W - 14;
-  const py = style.lines === 2 ? y + 33 : y + NODE_H / 2;
+  const py = lines === 2 ? y + 33 : y + NODE_H / 2;
   play.append(svg('circle', { cx: px, cy: py, r: 8, class: 'nbflow-runfrom-bg' }));
   play.append(
     svg('path', {
@@ -246,14 +277,14 @@ function drawNode(
   play.addEventListener('click', event => {
     event.stopPropagation();
     if (!running) {
-      actions.runFrom(step);
+      current.runFrom(step);
     }
   });
   node.append(play);
-  node.addEventListener('click', () => actions.select(step));
+  node.addEventListener('click', () => current.select(step));
   node.addEventListener('keydown', event => {
     if (event.key === 'Enter') {
-      actions.select(step);
+      current.select(step);
     }
   });
   return node;
@@ -296,3 +327,97 @@ function curve(points: { x: number; y: number }[]): string {
   }
   return d;
 }
+/**
+ * Layouts by what they depend on (graph shape, node sizes, style; a few recent ones: typing
+ * can go back and forth between two shapes, and a narrow panel uses a full and a compact
+ * one), computed one at a time in a worker; a request that waits is replaced by a
+ * newer one. Where no worker can be started, the layout is computed on the page.
+ */
+class Layouts {
+  get(key: string): ILayout | null {
+    const layout = this._cache.get(key);
+    if (layout) {
+      this._cache.delete(key); // most recently used last
+      this._cache.set(key, layout);
+    }
+    return layout ?? null;
+  }
+
+  want(key: string, request: ILayoutRequest, ready: () => void): void {
+    this._ready = ready;
+    if (this._busy === key) {
+      this._next = null; // what is being computed is what is wanted now
+      return;
+    }
+    this._next = { key, request };
+    this._pump();
+  }
+
+  private _pump(): void {
+    if (this._busy !== null || !this._next) {
+      return;
+    }
+    const { key, request } = this._next;
+    this._next = null;
+    const worker = this._worker();
+    if (!worker) {
+      this._done(key, computeLayout(request));
+      return;
+    }
+    this._busy = key;
+    worker.postMessage({ id: ++this._id, request });
+    this._requests.set(this._id, { key, request });
+  }
+
+  private _done(key: string, layout: ILayout): void {
+    this._cache.set(key, layout);
+    while (this._cache.size > 8) {
+      this._cache.delete(this._cache.keys().next().value as string);
+    }
+    this._busy = null;
+    this._pump();
+    this._ready?.();
+  }
+
+  private _worker(): Worker | null {
+    if (this._started === undefined) {
+      try {
+        const worker = new Worker(new URL('./layout.worker.js', import.meta.url));
+        worker.onmessage = (event: MessageEvent<{ id: number; layout?: ILayout; error?: string }>) => {
+          const asked = this._requests.get(event.data.id);
+          this._requests.delete(event.data.id);
+          if (asked) {
+            this._done(asked.key, event.data.layout ?? computeLayout(asked.request));
+          }
+        };
+        worker.onerror = () => this._fallBack();
+        this._started = worker;
+      } catch {
+        this._started = null;
+      }
+    }
+    return this._started;
+  }
+
+  /** The worker could not load or broke: lay out what it was asked on the page. */
+  private _fallBack(): void {
+    this._started?.terminate();
+    this._started = null;
+    const asked = [...this._requests.values()];
+    this._requests.clear();
+    this._busy = null;
+    for (const { key, request } of asked) {
+      this._done(key, computeLayout(request));
+    }
+  }
+
+  private _cache = new Map<string, ILayout>();
+  private _requests = new Map<number, { key: string; request: ILayoutRequest }>();
+  private _next: { key: string; request: ILayoutRequest } | null = null;
+  private _busy: string | null = null;
+  private _ready: (() => void) | null = null;
+  private _started: Worker | null | undefined = undefined;
+  private _id = 0;
+}
+
+const layouts = new Layouts();

@@ -2,13 +2,17 @@
  * The side panel: the active notebook's DAG with statuses and freshness, validation
  * errors, the parameters form, the runs started here (progress, failure, cancel) and the
  * run history. It renders a FlowModel; each section redraws only when what it shows
- * changed, so typing in a long notebook costs the panel nothing between analyses.
+ * changed, so typing in a long notebook costs the panel nothing between analyses, and
+ * nothing at all while the panel is hidden (it catches up when shown). The DAG's layout
+ * is computed in a worker; until the new one is known the previous drawing stays.
  */
+import type { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
 import { IProblem, IStep, IStepStatus } from './api';
-import { dagKey, drawDag } from './dag';
+import { dagKey, drawDag, layoutFor } from './dag';
 import { duration, el, statusOf, value, when } from './format';
+import { ILayout } from './layout';
 import { FlowModel, ILiveRun } from './model';
 
 export interface IPanelActions {
@@ -51,7 +55,19 @@ export class FlowPanel extends Widget {
     this._render();
   }
 
+  protected onAfterShow(msg: Message): void {
+    super.onAfterShow(msg);
+    if (this._behind) {
+      this._render();
+    }
+  }
+
   private _render(): void {
+    if (!this.isVisible) {
+      this._behind = true; // nobody sees it: catch up in onAfterShow
+      return;
+    }
+    this._behind = false;
     this._section('head', this._headKey(), () => this._head());
     this._section('errors', JSON.stringify([
       this._model?.analysis?.errors, this._model?.analysis?.warnings, this._model?.analysisError
@@ -61,8 +77,16 @@ export class FlowPanel extends Widget {
     ]), () => this._params());
     this._section('live', JSON.stringify(this._model?.liveRuns ?? []), () => this._live());
     const dag = this._dagInput();
-    this._section('dag', dag ? dagKey(dag) + this._model?.selectedRun + this._width() : '',
-      () => this._dag());
+    // The layout comes from a worker (it takes seconds for a long notebook); until it is
+    // known the panel keeps its last drawing. Its style follows the panel's width.
+    const width = this._width();
+    const layout = dag?.steps.length ? layoutFor(dag, width, () => this._render()) : null;
+    if (!dag?.steps.length || layout) {
+      this._section('dag', dag ? dagKey(dag) + this._model?.selectedRun + width : '',
+        () => this._dag(layout));
+    } else if (!this._keys.has('dag') || !this._sections.get('dag')!.querySelector('svg')) {
+      this._section('dag', 'laying out', () => this._dag(null)); // else keep the last drawing
+    }
     const shown = this._model?.shown();
     this._section('failure', JSON.stringify(shown), () => this._failure());
     this._section('history', JSON.stringify([this._model?.history, this._model?.selectedRun]),
@@ -263,7 +287,7 @@ export class FlowPanel extends Widget {
       running: m.activeRuns.length > 0 };
   }
 
-  private _dag(): (Node | string)[] {
+  private _dag(layout: ILayout | null): (Node | string)[] {
     const m = this._model!;
     const input = this._dagInput();
     if (!input) {
@@ -273,14 +297,17 @@ export class FlowPanel extends Widget {
       return [el('p', { class: 'nbflow-empty' },
         'No %%step cells yet. Start a cell with "%%step NAME" to make it a step.')];
     }
+    if (!layout) {
+      return [el('p', { class: 'nbflow-empty' }, 'Laying out the graph…')];
+    }
     const shown = m.shown();
     const caption = el('div', { class: 'nbflow-dag-caption' },
       el('span', {}, shown.run ? `Statuses of ${shown.run}` : 'Never run'),
       m.selectedRun ? this._followLatest(m) : null);
-    const drawing = drawDag(input, {
+    const drawing = drawDag(input, layout, {
       select: step => this._actions.goToCell(m, step.index, m.cellIdOf(step)),
       runFrom: step => this._actions.run(m, step.name)
-    }, this._width());
+    });
     const legend = el('div', { class: 'nbflow-legend' },
       ...['succeeded', 'cached', 'running', 'failed', 'not-run'].map(s =>
         el('span', { class: `nbflow-legend-item nbflow-status-${s}` }, s.replace('-', ' '))),
@@ -359,6 +386,7 @@ export class FlowPanel extends Widget {
   private _sections = new Map<Section, HTMLElement>();
   private _keys = new Map<Section, string>();
   private _paramsOpen = false;
+  private _behind = false;
 }
 
 function isFinished(s: IStepStatus): boolean {

@@ -1,0 +1,90 @@
+/**
+ * Where dagre puts the DAG's nodes and edges. It depends on the graph's shape (the step
+ * names and edges) and on what `dag.ts` asks for each node and the graph: each node's box
+ * (sized to its text) and the style's spacing. Laying out a long notebook takes dagre
+ * seconds (a 200-step chain with long skip edges: ~5 s), so the panel asks a worker for
+ * it (`layout.worker.ts`) and the page keeps responding while it is computed.
+ */
+import dagre from '@dagrejs/dagre';
+
+/** A node's box; `shadow` is the room a branch's stack of cards takes (top right). */
+export interface INodeBox {
+  name: string;
+  width: number;
+  height: number;
+  shadow: number;
+}
+
+export interface ILayoutRequest {
+  nodes: INodeBox[];
+  edges: [string, string][];
+  nodesep: number;
+  ranksep: number;
+  /** The drawing's style the boxes were sized for (two lines or one). */
+  lines: 1 | 2;
+}
+
+export interface IPoint {
+  x: number;
+  y: number;
+}
+
+export interface IPlaced extends IPoint {
+  width: number;
+  height: number;
+  shadow: number;
+}
+
+export interface ILayout {
+  width: number;
+  height: number;
+  lines: 1 | 2;
+  nodes: Record<string, IPlaced>;
+  edges: { v: string; w: string; points: IPoint[] }[];
+}
+
+/** The layout's cache key: everything the layout depends on. */
+export function layoutKey(request: ILayoutRequest): string {
+  return JSON.stringify([
+    request.lines,
+    request.nodesep,
+    request.ranksep,
+    request.nodes.map(n => [n.name, n.width, n.height, n.shadow]),
+    request.edges
+  ]);
+}
+
+export function computeLayout(request: ILayoutRequest): ILayout {
+  const g = new dagre.graphlib.Graph();
+  g.setGraph({ rankdir: 'TB', nodesep: request.nodesep, ranksep: request.ranksep,
+    marginx: 6, marginy: 12 });
+  g.setDefaultEdgeLabel(() => ({}));
+  for (const node of request.nodes) {
+    g.setNode(node.name, { width: node.width, height: node.height });
+  }
+  const names = new Set(request.nodes.map(n => n.name));
+  for (const [parent, child] of request.edges) {
+    if (names.has(parent) && names.has(child)) {
+      g.setEdge(parent, child);
+    }
+  }
+  dagre.layout(g);
+  const graph = g.graph();
+  const nodes: Record<string, IPlaced> = {};
+  for (const node of request.nodes) {
+    const box = g.node(node.name);
+    nodes[node.name] = { x: box.x, y: box.y, width: node.width, height: node.height,
+      shadow: node.shadow };
+  }
+  return {
+    width: Math.max(graph.width ?? 0, 90),
+    height: Math.max(graph.height ?? 0, 60),
+    lines: request.lines,
+    nodes,
+    edges: g.edges().map(e => ({
+      v: e.v,
+      w: e.w,
+      points: (g.edge(e).points ?? []).map((p: IPoint) => ({ x: p.x, y: p.y }))
+    }))
+  };
+}

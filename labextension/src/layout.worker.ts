@@ -1,0 +1,17 @@
+/** The DAG's layout off the page's main thread: one request in, its layout out. */
+import { ILayoutRequest, computeLayout } from './layout';
+
+interface IWorkerScope {
+  onmessage: ((event: MessageEvent<{ id: number; request: ILayoutRequest }>) => void) | null;
+  postMessage(message: unknown): void;
+}
+
+const scope = self as unknown as IWorkerScope;
+scope.onmessage = event => {
+  const { id, request } = event.data;
+  try {
+    scope.postMessage({ id, layout: computeLayout(request) });
+  } catch (reason) {
+    scope.postMessage({ id, error: String(reason) });
+  }
+};
