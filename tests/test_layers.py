@@ -63,30 +63,34 @@ def test_the_rule_checker_sees_a_violation(tmp_path: Path) -> None:
     assert imports_of(bad) == ["nbflow.cli.execute"]
 
 
+def _heavy_modules_loaded(tmp_path: Path, args: list[str], watched: tuple[str, ...]) -> tuple[str, list[str]]:
+    """Run ``nbflow ARGS`` in a fresh interpreter: its output, and which of ``watched`` it loaded."""
+    probe = ("import sys\nfrom nbflow.cli.main import cli\n"
+             f"try:\n    cli({args!r})\nexcept SystemExit as exc:\n"
+             "    assert not exc.code, exc.code\n"
+             f"print('LOADED', *[m for m in {watched!r} if m in sys.modules])")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          cwd=tmp_path, check=True)
+    *output, loaded = done.stdout.strip().splitlines()
+    return "\n".join(output), loaded.split()[1:]
+
+
 def test_show_loads_neither_the_scheduler_nor_duckdb(tmp_path: Path) -> None:
     nb = make_notebook(["import math", "%%step a\nx = 1", "%%step b\ny = x + 1"],
                        tmp_path / "nb.ipynb")
-    probe = ("import sys\nfrom nbflow.cli.main import cli\n"
-             f"try:\n    cli(['show', {str(nb)!r}])\nexcept SystemExit as exc:\n"
-             "    assert not exc.code, exc.code\n"
-             "print('LOADED', ' '.join(m for m in ('duckdb', 'nbflow.run.scheduler', "
-             "'nbflow.run.driver', 'nbflow.store.catalog', 'papermill') if m in sys.modules))")
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                          cwd=tmp_path, check=True)
-    assert "b" in done.stdout  # the DAG was printed
-    assert done.stdout.strip().splitlines()[-1] == "LOADED"
+    output, loaded = _heavy_modules_loaded(tmp_path, ["show", str(nb)], (
+        "duckdb", "nbflow.run.scheduler", "nbflow.run.driver", "nbflow.store.catalog",
+        "papermill"))
+    assert "b" in output  # the DAG was printed
+    assert loaded == []
 
 
 def test_why_without_a_catalog_loads_neither_the_planner_nor_duckdb(tmp_path: Path) -> None:
     nb = make_notebook(["import math", "%%step a\nx = 1", "%%step b\ny = x + 1"],
                        tmp_path / "nb.ipynb")
     (tmp_path / "home").mkdir()  # a home where nothing has run yet
-    probe = ("import sys\nfrom nbflow.cli.main import cli\n"
-             f"try:\n    cli(['why', {str(nb)!r}, '--home', {str(tmp_path / 'home')!r}])\n"
-             "except SystemExit as exc:\n    assert not exc.code, exc.code\n"
-             "print('LOADED', ' '.join(m for m in ('duckdb', '_duckdb', 'nbflow.run.plan', "
-             "'nbflow.store.catalog') if m in sys.modules))")
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                          cwd=tmp_path, check=True)
-    assert "nothing has run with the home" in done.stdout
-    assert done.stdout.strip().splitlines()[-1] == "LOADED"
+    output, loaded = _heavy_modules_loaded(
+        tmp_path, ["why", str(nb), "--home", str(tmp_path / "home")],
+        ("duckdb", "_duckdb", "nbflow.run.plan", "nbflow.store.catalog"))
+    assert "nothing has run with the home" in output
+    assert loaded == []
