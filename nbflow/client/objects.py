@@ -410,18 +410,13 @@ class Task:
     @property
     def traceback(self) -> str | None:
         """The failing cell's traceback from the executed notebook (plain text), if any."""
-        import re
+        from nbflow.kernel.tasknb import error_traceback
 
         try:
             nb = self.executed_notebook()
         except (StoreError, OSError):
             return None
-        for cell in nb.cells:
-            for output in cell.get("outputs", []):
-                if output.get("output_type") == "error":
-                    text = "\n".join(output.get("traceback", []))
-                    return re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", text)
-        return None
+        return error_traceback(nb)
 
     @property
     def stdout(self) -> str:

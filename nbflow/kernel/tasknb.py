@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 from nbflow.notebook.spec import NotebookSpec, StepSpec
@@ -96,3 +97,16 @@ def cell_role(cell: Any) -> tuple[str, int | None]:
     """(role, user's cell number) of a cell of a task notebook."""
     meta = cell.get("metadata", {}).get("nbflow", {})
     return meta.get("role", "step"), meta.get("cell")
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def error_traceback(nb: Any) -> str | None:
+    """The traceback of the failing cell of an executed task notebook (a dict or a
+    notebook node), as plain text; None if no cell failed."""
+    for cell in nb.get("cells", []):
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                return _ANSI.sub("", "\n".join(output.get("traceback", [])))
+    return None

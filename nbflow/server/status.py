@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import re
 from typing import Any
 
 from nbflow.errors import NbflowError, PathspecError
 from nbflow.store.home import Home
 
 NOT_RUN = "not-run"
-_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 def _has_catalog(home: Home) -> bool:
@@ -131,11 +129,9 @@ def _traceback(home: Home, log: str) -> str | None:
         nb = json.loads(home.read_text(log))
     except (OSError, ValueError, Exception):  # no log (killed, never written) or unreadable
         return None
-    for cell in nb.get("cells", []):
-        for output in cell.get("outputs", []):
-            if output.get("output_type") == "error":
-                return _ANSI.sub("", "\n".join(output.get("traceback", [])))
-    return None
+    from nbflow.kernel.tasknb import error_traceback
+
+    return error_traceback(nb)
 
 
 def task_log(home: Home, task: str, root_dir: str, *, notebook: bool = False
