@@ -12,7 +12,7 @@ from nbflow.graph.build import Dag
 from nbflow.graph.topo import topo_order
 from nbflow.ids import StepName
 from nbflow.notebook import reads
-from nbflow.notebook.modules import local_modules
+from nbflow.notebook.modules import step_modules
 from nbflow.notebook.params import describe_parameter
 from nbflow.notebook.spec import StepSpec
 
@@ -65,9 +65,7 @@ def _reads_text(dag: Dag, step: StepSpec) -> list[str]:
     found = reads.notebook_file_reads(dag.spec, step)
     paths = sorted({_template(r.path) for r in found if r.path is not None})
     lines = [f"    files:   {', '.join(paths)} (their content is in the cache key)"] if paths else []
-    sources = [c.source for c in dag.spec.setup if not c.is_parameters] + [step.source]
-    folder = os.path.dirname(os.path.abspath(dag.spec.path))
-    modules = [os.path.relpath(m, folder) for m in local_modules(sources, folder)]
+    modules = step_modules(dag.spec, step, os.path.dirname(os.path.abspath(dag.spec.path)))
     if modules:
         lines.append(f"    modules: {', '.join(modules)} (their code is in the cache key)")
     runs = sorted({r.label for r in reads.notebook_run_reads(dag.spec, step)})

@@ -20,6 +20,14 @@ import os
 from functools import lru_cache
 
 from nbflow.notebook.names import parsed
+from nbflow.notebook.spec import NotebookSpec, StepSpec
+
+
+def step_modules(spec: NotebookSpec, step: StepSpec, directory: str) -> list[str]:
+    """The folder's modules a task of ``step`` imports (its setup cells' and its own),
+    relative to ``directory``."""
+    sources = [c.source for c in spec.setup if not c.is_parameters] + [step.source]
+    return [os.path.relpath(m, directory) for m in local_modules(sources, directory)]
 
 
 def local_modules(sources: list[str], directory: str) -> list[str]:

@@ -28,7 +28,7 @@ from typing import Any
 
 from nbflow.errors import NbflowError
 from nbflow.notebook import reads
-from nbflow.notebook.modules import local_modules
+from nbflow.notebook.modules import step_modules
 from nbflow.notebook.names import magic_lines, parsed, to_python
 from nbflow.notebook.spec import NotebookSpec, StepSpec
 from nbflow.store import canonical
@@ -161,9 +161,8 @@ def read_files(spec: NotebookSpec, step: StepSpec, params: dict[str, Any], direc
             continue
         shown = os.path.normpath(path)
         found[shown] = hashes.hash(os.path.join(directory, os.path.expanduser(path)))
-    sources = [c.source for c in spec.setup if not c.is_parameters] + [step.source]
-    for module in local_modules(sources, directory):
-        found[os.path.relpath(module, directory)] = hashes.hash(module)
+    for module in step_modules(spec, step, directory):
+        found[module] = hashes.hash(os.path.join(directory, module))
     return found
 
 
