@@ -71,24 +71,25 @@ export function dagKey(input: IDagInput): string {
  * the full layout, then, only if it does not fit, the compact one.
  */
 export function layoutFor(input: IDagInput, available: number, ready: () => void): ILayout | null {
-  const full = request(input, FULL);
-  const fullKey = layoutKey(full);
-  const known = layouts.get(fullKey);
-  if (!known) {
-    layouts.want(fullKey, full, ready);
-    return null;
-  }
-  if (!(available > 0 && known.width * MIN_SCALE > available)) {
+  const known = knownOrWanted(request(input, FULL), ready);
+  if (!known || !(available > 0 && known.width * MIN_SCALE > available)) {
     return known;
   }
-  const compact = request(input, COMPACT);
-  const compactKey = layoutKey(compact);
-  const small = layouts.get(compactKey);
+  const small = knownOrWanted(request(input, COMPACT), ready);
   if (!small) {
-    layouts.want(compactKey, compact, ready);
     return null;
   }
   return small.width < known.width ? small : known;
+}
+
+/** The layout for `wanted` if it is known; else null, and it is asked of the worker. */
+function knownOrWanted(wanted: ILayoutRequest, ready: () => void): ILayout | null {
+  const key = layoutKey(wanted);
+  const known = layouts.get(key);
+  if (!known) {
+    layouts.want(key, wanted, ready);
+  }
+  return known;
 }
 
 /** What the layout in a style depends on: each node's box (sized to its text), the spacing. */
