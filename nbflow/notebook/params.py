@@ -38,18 +38,17 @@ def resolve_parameters(
     by_name = {p.name: p for p in params}
     problems = _unknown(by_name, [*cli, *raw, *yaml_values])
     values: dict[str, Any] = {}
-    given_badly = set()
+    missing = []  # required and given no value (a value of the wrong type is its own problem)
     for param in params:
         try:
             value = _value(param, cli, raw, yaml_values, env)
         except ValueError as exc:
             problems.append(str(exc))
-            given_badly.add(param.name)
             continue
-        if value is not REQUIRED:
+        if value is REQUIRED:
+            missing.append(param)
+        else:
             values[param.name] = value
-    missing = [p for p in params
-               if p.required and p.name not in values and p.name not in given_badly]
     if missing:
         listed = ", ".join(f"{p.name} ({p.type})" for p in missing)
         problems.append(f"missing required parameter(s): {listed}")
