@@ -33,14 +33,14 @@ def step_modules(spec: NotebookSpec, step: StepSpec, directory: str) -> list[str
 def local_modules(sources: list[str], directory: str) -> list[str]:
     """The files under ``directory`` that importing what ``sources`` import would run."""
     root = os.path.abspath(directory)
-    found: dict[str, None] = {}
+    found: set[str] = set()
     pending = [(name, root) for source in sources for name in _cell_imports(source)]
     while pending:
         name, base = pending.pop()
         for path in _files_of(name, base, root):
             if path in found:
                 continue
-            found[path] = None
+            found.add(path)
             pending.extend(_module_imports(path, root))
     return sorted(found)
 
