@@ -212,7 +212,9 @@ class KernelLauncher:
         for lock in list(self._zygote_locks.values()):
             with lock:  # wait for a zygote still starting in the background
                 pass
-        for zygote in self._zygotes.values():
+        with self._lock:  # a task thread drops a fork server it finds dead (closed here)
+            zygotes = list(self._zygotes.values())
+        for zygote in zygotes:
             if isinstance(zygote, Zygote):
                 zygote.close()
         self._azmq.destroy(linger=0)

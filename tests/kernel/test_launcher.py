@@ -237,3 +237,20 @@ def test_importing_the_launcher_does_not_import_papermill() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=ROOT, check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_closing_while_a_task_finds_the_fork_server_dead(tmp_path: Path) -> None:
+    # Cancelling a run closes the launcher while task threads still ask it for the fork
+    # server; one that finds it dead (being closed) drops it. That must not break close().
+    lau = KernelLauncher(cwd=str(tmp_path))
+    zygote, reason = lau._usable_zygote(sys.executable)
+    assert zygote is not None, reason
+    stop = zygote.close
+
+    def close_while_a_task_asks() -> None:
+        stop()
+        lau._usable_zygote(sys.executable)  # what a task thread does at this moment
+
+    zygote.close = close_while_a_task_asks  # type: ignore[method-assign]
+    lau.close()
+    assert not zygote.alive() and zygote.process.poll() is not None
