@@ -29,8 +29,8 @@ def execute(notebook: str, params: tuple[tuple[str, str], ...], raw: tuple[tuple
     from nbflow.run.driver import execute as run_notebook
     from nbflow.run.request import build_run
 
+    signals = _Cancellation()  # first: a signal is lost while SIGINT is still ignored
     spec, dag, options = build_run(click.get_current_context().params)
-    signals = _Cancellation()
     with _event_log(events_to) as events:
         try:
             result = run_notebook(spec, dag, options, observers=events)

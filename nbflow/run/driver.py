@@ -195,7 +195,7 @@ def _finish(recorder: Any, flow: str, run_id: int, summary: RunSummary | None) -
 
     status: Any
     stopped_by = sys.exc_info()[1]
-    if summary is None and isinstance(stopped_by, KeyboardInterrupt):
+    if summary is None and _interrupted(stopped_by):
         status, error = "cancelled", "cancelled by the user"  # Ctrl-C before tasks ran
     elif summary is None:
         status, error = "failed", f"nbflow stopped: {stopped_by!r}"
@@ -205,6 +205,18 @@ def _finish(recorder: Any, flow: str, run_id: int, summary: RunSummary | None) -
     recorder.emit(ev.RunFinished(flow=flow, run_id=run_id, status=status,
                                  ended_at=time.time(), error=error or None))
     recorder.close()
+
+
+def _interrupted(exc: BaseException | None) -> bool:
+    """Whether ``exc`` is a Ctrl-C, or an error raised while handling one: the run was
+    cancelled by its user even if stopping it then failed too."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__context__
+    return False
 
 
 def planned_steps(dag: Dag) -> list[dict[str, Any]]:

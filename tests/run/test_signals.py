@@ -112,3 +112,27 @@ def test_a_crashed_run_ends_when_its_driver_died(tmp_path: Path, home: Path,
     assert tasks.values.tolist() == [["quick", "succeeded"], ["sleepy", "failed"]]
     assert query(home, "SELECT status FROM nbflow.main.runs") == [("running",)]  # unwritten
     assert sorted(p.name for p in home.rglob("*")) == before
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.05, 0.2])
+def test_a_signal_while_the_run_starts_up_records_it_cancelled(
+        tmp_path: Path, home: Path, sleepy: Path, delay: float) -> None:
+    # What the lab's Cancel does right after Run: SIGINT once the run is recorded, while
+    # the fork server and the first tasks are still starting. Closing the fork server
+    # raced with a task thread dropping it as dead, and the run was recorded failed.
+    env = {**os.environ, "NBFLOW_HOME": str(home)}
+    proc = subprocess.Popen([*nbflow_command(), "execute", str(sleepy), "--events", "-"],
+                            cwd=tmp_path, env=env, text=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if '"run-started"' in line:
+            break
+    time.sleep(delay)
+    children = psutil.Process(proc.pid).children(recursive=True)
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=90)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert query(home, "SELECT status FROM runs") == [("cancelled",)], err
+    assert all(_gone(child.pid) for child in children), "a kernel or fork server outlived the run"
