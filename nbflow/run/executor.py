@@ -204,8 +204,10 @@ class TaskExecutor:
         hint = "see the kernel's own log above, or start it by hand with `jupyter console`"
         if isinstance(exc, NoSuchKernel):
             known = ", ".join(sorted(KernelSpecManager().find_kernel_specs())) or "none"
+            where = ("the step's --kernel" if job.step.magic.kernel else
+                     "the notebook's kernel (JupyterLab: Kernel > Change Kernel…)")
             hint = (f"installed kernelspecs: {known} (`jupyter kernelspec list`); install one "
-                    f"named {kernel_name!r} or change --kernel")
+                    f"named {kernel_name!r} or change {where}")
         return TaskFailed(
             f"the task's kernel {kernel_name!r} could not be started: {type(exc).__name__}: {exc}",
             notebook=self.spec.path, cell=job.step.cell, step=job.step.name, index=job.index,

@@ -185,3 +185,25 @@ def test_two_concurrent_runs_on_one_home_keep_every_row(tmp_path: Path, home: Pa
     assert per_run[0][1] == per_run[1][1] > 0
     totals = query(home, "SELECT value FROM metrics WHERE name = 'total'")
     assert [json.loads(str(t[0])) for t in totals] == [12, 12]
+
+
+def test_a_missing_kernelspec_names_the_kernel_and_where_to_change_it(
+        tmp_path: Path, nbflow, home: Path) -> None:
+    nb = make_notebook(["%%step first\nx = 1", "%%step second --kernel nosuch_step\ny = x"],
+                       tmp_path / "nokernel.ipynb", kernel_name="nosuch_notebook")
+    done = nbflow("execute", str(nb))
+    assert done.returncode == 1, done.stderr
+    err = done.stderr
+    assert "Traceback" not in err
+    assert "cell 1, step 'first'" in err and "kernel 'nosuch_notebook'" in err
+    assert "installed kernelspecs: " in err and "python3" in err
+    assert "change the notebook's kernel" in err and "--kernel" not in err
+    assert "continue with: nbflow execute" in err and "--resume 1" in err
+    assert query(home, "SELECT status FROM runs") == [("failed",)]
+
+    # The step's own --kernel: fixed in the notebook, the run resumes past `first`.
+    nb = make_notebook(["%%step first\nx = 1", "%%step second --kernel nosuch_step\ny = x"],
+                       tmp_path / "nokernel.ipynb")
+    done = nbflow("execute", str(nb), "--resume", "1")
+    assert done.returncode == 1, done.stderr
+    assert "kernel 'nosuch_step'" in done.stderr and "change the step's --kernel" in done.stderr
