@@ -234,19 +234,15 @@ class Catalog:
              run.param_types.get(name) or type(value).__name__]
             for name, value in run.params.items()
         ]
-        if params:
-            con.executemany("INSERT INTO params VALUES (?, ?, ?, ?, ?)", params)
-        tags = [[run.flow, run_id, tag] for tag in dict.fromkeys(run.tags)]
-        if tags:
-            con.executemany("INSERT INTO tags VALUES (?, ?, ?)", tags)
+        _insert_rows(con, "params", params, 5)
+        _insert_rows(con, "tags", [[run.flow, run_id, tag] for tag in dict.fromkeys(run.tags)], 3)
         steps = [
             [run.flow, run_id, s["step"], s["kind"], s.get("cell"), s.get("foreach"),
              s.get("as_var"), _json(s.get("parents", [])), _json(s.get("inputs", [])),
              _json(s.get("outputs", []))]
             for s in run.steps
         ]
-        if steps:
-            con.executemany("INSERT INTO steps VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", steps)
+        _insert_rows(con, "steps", steps, 10)
         return run_id
 
     def apply(self, events: Sequence[CatalogEvent]) -> None:
@@ -707,6 +703,14 @@ def _chunks(rows: list[list[Any]]) -> Iterator[tuple[list[list[Any]], list[Any]]
     for i in range(0, len(rows), _BULK_ROWS):
         chunk = rows[i:i + _BULK_ROWS]
         yield chunk, [value for row in chunk for value in row]
+
+
+def _insert_rows(con: duckdb.DuckDBPyConnection, table: str, rows: list[list[Any]],
+                 width: int) -> None:
+    """INSERT the rows with one statement per chunk (``executemany`` runs one statement per
+    row, each costing DuckDB about a millisecond)."""
+    for chunk, params in _chunks(rows):
+        con.execute(f"INSERT INTO {table} VALUES {_values(width, len(chunk))}", params)
 
 
 def _tasks_started(con: duckdb.DuckDBPyConnection, events: list[TaskStarted]) -> None:
