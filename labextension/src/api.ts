@@ -194,12 +194,15 @@ function post<T>(endpoint: string, body: unknown): Promise<T> {
   return call<T>(endpoint, { method: 'POST', body: JSON.stringify(body) });
 }
 
+/** `cells`: each cell's JSON text (`ICellSource`), as the model keeps it between calls. */
 export function analyze(
   path: string,
-  cells: ICellSource[],
+  cells: string[],
   metadata: Record<string, unknown>
 ): Promise<IAnalysis> {
-  return post<IAnalysis>('analyze', { path, cells, metadata });
+  const body = `{"path":${JSON.stringify(path)},"cells":[${cells.join(',')}],` +
+    `"metadata":${JSON.stringify(metadata)}}`;
+  return call<IAnalysis>('analyze', { method: 'POST', body });
 }
 
 export function status(path: string, run?: string | null): Promise<IStatus> {

@@ -5,6 +5,7 @@
  * and the badges only render it. It never writes to the notebook model.
  */
 import { NotebookPanel } from '@jupyterlab/notebook';
+import type { ICellModel } from '@jupyterlab/cells';
 import { ISignal, Signal } from '@lumino/signaling';
 
 import * as api from './api';
@@ -30,6 +31,17 @@ export interface ILiveRun {
 }
 
 const ACTIVE_RUN = new Set(['starting', 'running']);
+
+type ISharedCell = ICellModel['sharedModel'];
+
+/** A cell's part of the last analyse request, as sent. */
+interface ISentCell {
+  type: string;
+  source: string;
+  id: string;
+  tags: unknown[] | null;
+  json: string;
+}
 
 export class FlowModel {
   constructor(readonly panel: NotebookPanel) {
@@ -288,14 +300,11 @@ export class FlowModel {
 
   private async _analyse(): Promise<void> {
     const model = this.panel.context.model;
-    const cells: api.ICellSource[] = [];
+    const cells: string[] = [];
+    const ids: string[] = [];
     for (const cell of model.sharedModel.cells) {
-      cells.push({
-        cell_type: cell.cell_type,
-        source: cell.getSource(),
-        metadata: cell.getMetadata() as Record<string, unknown>,
-        id: cell.getId()
-      });
+      cells.push(this._cellJson(cell));
+      ids.push(cell.getId());
     }
     const sequence = ++this._sequence;
     try {
@@ -304,10 +313,16 @@ export class FlowModel {
       if (sequence !== this._sequence || this._disposed) {
         return; // a newer analysis is on its way
       }
-      this._analysis = analysis;
+      const next = shareUnchanged(this._analysis, analysis);
+      const same = next === this._analysis && this._analysisError === null &&
+        sameList(ids, this._cellIds);
+      this._analysis = next;
       this._analysisError = null;
-      this._cellIds = cells.map(c => c.id);
-      this._seedParams(analysis.parameters);
+      this._cellIds = ids;
+      this._seedParams(next.parameters);
+      if (same) {
+        return; // typing that changes nothing nbflow shows (a comment, a value) redraws nothing
+      }
     } catch (reason) {
       if (sequence !== this._sequence || this._disposed) {
         return;
@@ -315,6 +330,28 @@ export class FlowModel {
       this._analysisError = describe(reason);
     }
     this._changed.emit('analysis');
+  }
+
+  /**
+   * A cell as the analyse request sends it, as JSON text: its type, source, id and tags
+   * (the only metadata the analysis reads; the rest can be large). The text is kept while
+   * the cell is unchanged, so a request for a long notebook costs little more than
+   * reading each cell's source.
+   */
+  private _cellJson(cell: ISharedCell): string {
+    const type = cell.cell_type;
+    const source = cell.getSource();
+    const id = cell.getId();
+    const tags = cell.getMetadata('tags');
+    const known = this._sent.get(cell);
+    if (known && known.type === type && known.source === source && known.id === id &&
+        sameTags(known.tags, tags)) {
+      return known.json;
+    }
+    const metadata = Array.isArray(tags) ? { tags } : {};
+    const json = JSON.stringify({ cell_type: type, source, metadata, id });
+    this._sent.set(cell, { type, source, id, tags: Array.isArray(tags) ? [...tags] : null, json });
+    return json;
   }
 
   private _seedParams(parameters: api.IParameter[]): void {
@@ -474,7 +511,61 @@ export class FlowModel {
   private _timer: number | null = null;
   private _refresher: number | null = null;
   private _sequence = 0;
+  private _sent = new WeakMap<ISharedCell, ISentCell>();
   private _disposed = false;
+}
+
+/**
+ * The new analysis, with every part that equals the previous one's (each step, the edges,
+ * the errors, the warnings, the parameters) replaced by the previous object; the previous
+ * analysis itself when nothing changed. The views compare by identity: an analysis after
+ * a keystroke in one cell changes a few steps, and redrawing the others is what costs.
+ */
+export function shareUnchanged(before: api.IAnalysis | null, after: api.IAnalysis): api.IAnalysis {
+  if (!before) {
+    return after;
+  }
+  const old = new Map(before.steps.map(s => [s.name, s]));
+  let same = before.flow === after.flow && before.steps.length === after.steps.length;
+  const steps = after.steps.map((step, i) => {
+    const was = old.get(step.name);
+    const kept = was && jsonOf(was) === jsonOf(step) ? was : step;
+    same = same && kept === before.steps[i];
+    return kept;
+  });
+  const part = <T>(a: T, b: T): T => (JSON.stringify(a) === JSON.stringify(b) ? a : b);
+  const edges = part(before.edges, after.edges);
+  const errors = part(before.errors, after.errors);
+  const warnings = part(before.warnings, after.warnings);
+  const parameters = part(before.parameters, after.parameters);
+  if (same && edges === before.edges && errors === before.errors &&
+      warnings === before.warnings && parameters === before.parameters) {
+    return before;
+  }
+  return { ...after, steps, edges, errors, warnings, parameters };
+}
+
+/** A step's JSON text, made once per step object (steps are never changed in place). */
+function jsonOf(step: api.IStep): string {
+  let text = stepJson.get(step);
+  if (text === undefined) {
+    text = JSON.stringify(step);
+    stepJson.set(step, text);
+  }
+  return text;
+}
+
+const stepJson = new WeakMap<api.IStep, string>();
+
+function sameList(a: string[], b: string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+function sameTags(known: unknown[] | null, tags: unknown): boolean {
+  if (!Array.isArray(tags)) {
+    return known === null;
+  }
+  return known !== null && known.length === tags.length && known.every((t, i) => t === tags[i]);
 }
 
 export function emptyStatus(status: api.StepStatus): api.IStepStatus {
