@@ -13,7 +13,7 @@ import { NotebookPanel } from '@jupyterlab/notebook';
 import { PanelLayout, Widget } from '@lumino/widgets';
 
 import { IStep, IStepStatus } from './api';
-import { duration, el, freshText, statusOf, statusText } from './format';
+import { duration, el, freshText, runFromText, statusOf, statusText } from './format';
 import { cancelSliced, sliced } from './frames';
 import { FlowModel } from './model';
 
@@ -46,10 +46,14 @@ class Badge extends Widget {
    * only the texts and attributes that differ are written (an edit near the top of a long
    * notebook turns hundreds of badges stale at once).
    */
-  render(step: IStep, status: IStepStatus | null, running: boolean): void {
-    if (step === this._step && status === this._status && running === this._running) {
+  render(step: IStep, status: IStepStatus | null, running: boolean, checking: boolean): void {
+    const resumes = this._model.selectedRun;
+    if (step === this._step && status === this._status && running === this._running &&
+        resumes === this._resumes && checking === this._checking) {
       return;
     }
+    this._resumes = resumes;
+    this._checking = checking;
     this._step = step;
     this._status = status;
     this._running = running;
@@ -72,10 +76,11 @@ class Badge extends Widget {
       label += ` · ${status.tasks} tasks`;
     }
     write(this._chip, `nbflow-chip nbflow-status-${state}`, label, status?.error ?? '');
-    write(this._fresh, `nbflow-fresh ${fresh ? 'nbflow-is-fresh' : 'nbflow-is-stale'}`,
-      fresh ? 'fresh' : `stale: ${step.reason ?? 'not run before'}`, freshText(step));
+    write(this._fresh, `nbflow-fresh ${checking ? 'nbflow-is-checking' : fresh ? 'nbflow-is-fresh' : 'nbflow-is-stale'}`,
+      checking ? 'checking…' : fresh ? 'fresh' : `stale: ${step.reason ?? 'not run before'}`,
+      freshText(step, checking));
     write(this._runFrom, 'nbflow-badge-runfrom', '▶ run from here',
-      `Run from here: resume the latest run from ${step.name}`);
+      runFromText(step, resumes));
     set(this._runFrom.dataset, 'nbflowRunFrom', step.name);
     this._runFrom.disabled = running;
   }
@@ -83,6 +88,8 @@ class Badge extends Widget {
   private _step: IStep | null = null;
   private _status: IStepStatus | null = null;
   private _running = false;
+  private _resumes: string | null = null;
+  private _checking = false;
   private _kind = el('span');
   private _name = el('button', { title: 'Show in the nbflow panel' });
   private _upstream = el('span');
@@ -152,6 +159,7 @@ export class CellBadges {
         steps: this._model.stepByCellId(),
         running: this._model.activeRuns.length > 0,
         statuses: this._model.shown().steps,
+        checking: this._model.checking(),
         seen: new Set<string>()
       };
     }
@@ -190,7 +198,8 @@ export class CellBadges {
       badge = new Badge(cell, this._actions, this._model);
       this._badges.set(id, badge);
     }
-    badge.render(step, pass.statuses[step.name] ?? null, pass.running);
+    badge.render(step, pass.statuses[step.name] ?? null, pass.running,
+      pass.checking.has(step.name));
     attach(badge, cell);
     if (!this._watched.has(cell)) {
       // The windowed notebook renders and re-attaches a cell as it scrolls into view.
@@ -215,6 +224,7 @@ interface IPass {
   steps: Map<string, IStep>;
   running: boolean;
   statuses: Record<string, IStepStatus>;
+  checking: Set<string>;
   seen: Set<string>;
 }
 

@@ -7,7 +7,7 @@
  * and updated in place (`DagDrawing`).
  */
 import { IStep, IStepStatus } from './api';
-import { duration, freshText, statusOf, statusText } from './format';
+import { duration, freshText, runFromText, statusOf, statusText } from './format';
 import { ILayout, ILayoutRequest, IPlaced, computeLayout, layoutKey } from './layout';
 
 const SVG = 'http://www.w3.org/2000/svg';
@@ -36,6 +36,10 @@ export interface IDagInput {
   edges: [string, string][];
   statuses: Record<string, IStepStatus>;
   running: boolean;
+  /** The run "run from here" resumes: the one picked in the history, else the latest. */
+  resumes: string | null;
+  /** Steps whose freshness is being checked again (`FlowModel.checking`), as a key. */
+  checking: Set<string>;
 }
 
 export interface IDagActions {
@@ -154,13 +158,14 @@ export class DagDrawing {
     this._actions = actions;
     let pass = this._pass;
     if (!pass || pass.layout !== layout || pass.steps !== input.steps ||
-        pass.statuses !== input.statuses || pass.running !== input.running) {
+        pass.statuses !== input.statuses || pass.running !== input.running ||
+        pass.resumes !== input.resumes || pass.checking !== setKey(input.checking)) {
       if (layout !== this._layout) {
         this._layout = layout;
         this._size(layout);
       }
       pass = { layout, steps: input.steps, statuses: input.statuses, running: input.running,
-        edge: 0, node: 0, edges: new Set(), nodes: new Set(), done: false };
+        resumes: input.resumes, checking: setKey(input.checking), edge: 0, node: 0, edges: new Set(), nodes: new Set(), done: false };
       this._pass = pass;
     }
     if (pass.done) {
@@ -185,7 +190,8 @@ export class DagDrawing {
           this._views.set(step.name, view);
           this._nodes.append(view.g);
         }
-        updateNode(view, step, input.statuses[step.name], box, layout.lines, input.running);
+        updateNode(view, step, input.statuses[step.name], box, layout.lines, input.running,
+          input.resumes, input.checking.has(step.name));
       }
       if (pass.node % 8 === 0 && performance.now() >= deadline) {
         return false;
@@ -248,7 +254,7 @@ export class DagDrawing {
   private _newView(name: string): INodeView {
     const g = svg('g', { 'data-nbflow-node': name, tabindex: 0 });
     const view: INodeView = { g, shape: '', place: '', step: null, status: undefined,
-      running: false, parts: null, written: new Map(),
+      running: false, resumes: null, checking: false, parts: null, written: new Map(),
       runFrom: () => view.step && this._actions.runFrom(view.step) };
     const select = () => view.step && this._actions.select(view.step);
     g.addEventListener('click', select);
@@ -274,11 +280,17 @@ interface IPass {
   steps: IStep[];
   statuses: Record<string, IStepStatus>;
   running: boolean;
+  resumes: string | null;
+  checking: string;
   edge: number;
   node: number;
   edges: Set<string>;
   nodes: Set<string>;
   done: boolean;
+}
+
+function setKey(names: Set<string>): string {
+  return [...names].join('\n');
 }
 
 /** Remove what a finished pass did not draw. */
@@ -301,6 +313,8 @@ interface INodeView {
   step: IStep | null;
   status: IStepStatus | undefined;
   running: boolean;
+  resumes: string | null;
+  checking: boolean;
   parts: INodeParts | null;
   /** The texts and attributes written last, by what they are. */
   written: Map<string, string>;
@@ -319,7 +333,8 @@ interface INodeParts {
 }
 
 function updateNode(view: INodeView, step: IStep, status: IStepStatus | undefined,
-  box: IPlaced, lines: 1 | 2, running: boolean): void {
+  box: IPlaced, lines: 1 | 2, running: boolean, resumes: string | null,
+  checking: boolean): void {
   const shape = `${step.kind} ${lines} ${box.width} ${box.height} ${box.shadow}`;
   if (shape !== view.shape) {
     view.shape = shape;
@@ -332,12 +347,15 @@ function updateNode(view: INodeView, step: IStep, status: IStepStatus | undefine
     view.place = place;
     view.g.setAttribute('transform', place);
   }
-  if (step === view.step && status === view.status && running === view.running) {
+  if (step === view.step && status === view.status && running === view.running &&
+      resumes === view.resumes && checking === view.checking) {
     return;
   }
+  view.checking = checking;
   view.step = step;
   view.status = status;
   view.running = running;
+  view.resumes = resumes;
   const parts = view.parts!;
   const state = statusOf(status);
   const fresh = step.fresh === true;
@@ -358,19 +376,20 @@ function updateNode(view: INodeView, step: IStep, status: IStepStatus | undefine
   text('title', parts.title,
     `${step.kind === 'branch' ? '%%branch' : '%%step'} ${step.name} (cell ${step.cell})\n` +
     `${statusText(status)}${status?.duration ? ` in ${duration(status.duration)}` : ''}\n` +
-    freshText(step));
+    freshText(step, checking));
   text('name', parts.name, nameText(step, status, lines));
   if (parts.detail) {
     text('detail', parts.detail, detailText(step, status));
   }
-  attr('dot', parts.dot, 'class', fresh ? 'nbflow-fresh-dot' : 'nbflow-stale-dot');
+  attr('dot', parts.dot, 'class',
+    checking ? 'nbflow-checking-dot' : fresh ? 'nbflow-fresh-dot' : 'nbflow-stale-dot');
   const share = state === 'running' && status && status.tasks > 1
     ? Math.min(1, status.done / status.tasks) : null;
   attr('progress', parts.progress, 'width', String(share === null ? 0 : (parts.width - 6) * share));
   attr('progress-shown', parts.progress, 'display', share === null ? 'none' : 'inline');
   attr('play', parts.play, 'class', `nbflow-node-runfrom${running ? ' nbflow-disabled' : ''}`);
   attr('play-step', parts.play, 'data-nbflow-run-from', step.name);
-  text('play-title', parts.playTitle, `Run from here: resume the latest run from ${step.name}`);
+  text('play-title', parts.playTitle, runFromText(step, resumes));
 }
 
 /** The card's parts, in the card's own coordinates (the box's top left corner is 0,0). */

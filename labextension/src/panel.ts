@@ -290,13 +290,14 @@ export class FlowPanel extends Widget {
   }
 
   private _dagInput(): { steps: IStep[]; edges: [string, string][];
-    statuses: Record<string, IStepStatus>; running: boolean } | null {
+    statuses: Record<string, IStepStatus>; running: boolean; resumes: string | null;
+    checking: Set<string> } | null {
     const m = this._model;
     if (!m?.analysis) {
       return null;
     }
     return { steps: m.analysis.steps, edges: m.analysis.edges, statuses: m.shown().steps,
-      running: m.activeRuns.length > 0 };
+      running: m.activeRuns.length > 0, resumes: m.selectedRun, checking: m.checking() };
   }
 
   /**
