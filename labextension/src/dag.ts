@@ -68,13 +68,18 @@ function svg<K extends keyof SVGElementTagNameMap>(
  */
 export function layoutFor(input: IDagInput, available: number, ready: () => void): ILayout | null {
   const known = knownOrWanted(input, FULL, ready);
-  if (!known || !(available > 0 && known.width * MIN_SCALE > available)) {
+  if (!known) {
+    return null;
+  }
+  if (!(available > 0 && known.width * MIN_SCALE > available)) {
+    layouts.idle();
     return known;
   }
   const small = knownOrWanted(input, COMPACT, ready);
   if (!small) {
     return null;
   }
+  layouts.idle();
   return small.width < known.width ? small : known;
 }
 
@@ -479,8 +484,10 @@ function clip(text: string, n: number): string {
 /**
  * Layouts by what they depend on (graph shape, node sizes, style; a few recent ones: typing
  * can go back and forth between two shapes, and a narrow panel uses a full and a compact
- * one), computed one at a time in a worker; a request that waits is replaced by a
- * newer one. Where no worker can be started, the layout is computed on the page.
+ * one), computed one at a time in a worker; a newer request replaces the one waiting,
+ * and stops the one being computed (the worker is ended: dagre cannot be interrupted), as
+ * does a drawing whose layout is known. Where no worker can be started, the layout is
+ * computed on the page.
  */
 class Layouts {
   get(key: string): ILayout | null {
@@ -499,7 +506,31 @@ class Layouts {
       return;
     }
     this._next = { key, request };
+    if (this._busy !== null) {
+      this._stop(); // what it computes is no longer wanted (typing went on)
+    }
     this._pump();
+  }
+
+  /**
+   * What is drawn is known: stop computing a layout no one waits for any more (one of a
+   * 200-step notebook takes seconds of a core, which typing on a 2-core machine feels).
+   */
+  idle(): void {
+    this._next = null;
+    if (this._busy !== null) {
+      this._stop();
+    }
+  }
+
+  /** End the worker and what it computes; the next request starts a new one. */
+  private _stop(): void {
+    if (this._started) {
+      this._started.terminate();
+      this._started = undefined;
+    }
+    this._requests.clear();
+    this._busy = null;
   }
 
   private _pump(): void {
