@@ -158,6 +158,15 @@ async function call<T>(
   init: RequestInit = {},
   query: Record<string, string | number | null | undefined> = {}
 ): Promise<T> {
+  const { response, text } = await send(endpoint, init, query);
+  return parse<T>(response, text);
+}
+
+async function send(
+  endpoint: string,
+  init: RequestInit,
+  query: Record<string, string | number | null | undefined>
+): Promise<{ response: Response; text: string }> {
   const settings = ServerConnection.makeSettings();
   const params = Object.entries(query)
     .filter(([, v]) => v !== null && v !== undefined)
@@ -173,7 +182,11 @@ async function call<T>(
   } catch (reason) {
     throw new ApiError(`the Jupyter server did not answer: ${reason}`, null, 0);
   }
-  const text = await response.text();
+  return { response, text: await response.text() };
+}
+
+/** The reply's JSON, or the error the server worded. */
+function parse<T>(response: Response, text: string): T {
   let data: any = {};
   try {
     data = text ? JSON.parse(text) : {};
@@ -194,12 +207,24 @@ function post<T>(endpoint: string, body: unknown): Promise<T> {
   return call<T>(endpoint, { method: 'POST', body: JSON.stringify(body) });
 }
 
-export function analyze(
+/**
+ * `cells`: each cell's JSON text (`ICellSource`), as the model keeps it between calls.
+ * `known`: the text of the last reply; a reply that is the same text is not parsed
+ * (`analysis` null): typing in a long notebook mostly changes nothing the analysis says.
+ */
+export async function analyze(
   path: string,
-  cells: ICellSource[],
-  metadata: Record<string, unknown>
-): Promise<IAnalysis> {
-  return post<IAnalysis>('analyze', { path, cells, metadata });
+  cells: string[],
+  metadata: Record<string, unknown>,
+  known: string | null = null
+): Promise<{ text: string; analysis: IAnalysis | null }> {
+  const body = `{"path":${JSON.stringify(path)},"cells":[${cells.join(',')}],` +
+    `"metadata":${JSON.stringify(metadata)}}`;
+  const { response, text } = await send('analyze', { method: 'POST', body }, {});
+  if (response.ok && known !== null && text === known) {
+    return { text, analysis: null };
+  }
+  return { text, analysis: parse<IAnalysis>(response, text) };
 }
 
 export function status(path: string, run?: string | null): Promise<IStatus> {

@@ -13,7 +13,8 @@ import { NotebookPanel } from '@jupyterlab/notebook';
 import { PanelLayout, Widget } from '@lumino/widgets';
 
 import { IStep, IStepStatus } from './api';
-import { duration, el, freshText, statusOf, statusText } from './format';
+import { duration, el, freshText, runFromText, statusOf, statusText } from './format';
+import { cancelSliced, sliced } from './frames';
 import { FlowModel } from './model';
 
 export interface IBadgeActions {
@@ -29,26 +30,43 @@ class Badge extends Widget {
   ) {
     super();
     this.addClass('nbflow-badge-bar');
+    this._name.addEventListener('click', () => this._actions.showPanel());
+    this._runFrom.addEventListener('click', () => {
+      if (this._step) {
+        this._actions.runFrom(this._model, this._step.name);
+      }
+    });
+    this.node.append(this._kind, this._name, this._upstream, this._chip, this._fresh,
+      this._runFrom);
   }
 
-  render(step: IStep, status: IStepStatus | null, running: boolean): void {
-    const state = statusOf(status);
-    const fresh = step.fresh === true;
-    const key = JSON.stringify([step, status, running]);
-    if (key === this._key) {
+  /**
+   * Show the step. The model keeps a step or status object while it is unchanged, so a
+   * badge whose step, status and running flag are the ones it shows does nothing; else
+   * only the texts and attributes that differ are written (an edit near the top of a long
+   * notebook turns hundreds of badges stale at once).
+   */
+  render(step: IStep, status: IStepStatus | null, running: boolean, checking: boolean): void {
+    const resumes = this._model.selectedRun;
+    if (step === this._step && status === this._status && running === this._running &&
+        resumes === this._resumes && checking === this._checking) {
       return;
     }
-    this._key = key;
+    this._resumes = resumes;
+    this._checking = checking;
+    this._step = step;
+    this._status = status;
+    this._running = running;
+    const state = statusOf(status);
+    const fresh = step.fresh === true;
     const node = this.node;
-    node.dataset.nbflowBadge = step.name;
-    node.dataset.nbflowStatus = state;
-    node.dataset.nbflowFresh = String(fresh);
-    const kind = el('span', { class: `nbflow-kind nbflow-kind-${step.kind}` },
+    set(node.dataset, 'nbflowBadge', step.name);
+    set(node.dataset, 'nbflowStatus', state);
+    set(node.dataset, 'nbflowFresh', String(fresh));
+    write(this._kind, `nbflow-kind nbflow-kind-${step.kind}`,
       step.kind === 'branch' ? 'branch' : 'step');
-    const name = el('button', { class: 'nbflow-badge-name', title: 'Show in the nbflow panel' },
-      step.name);
-    name.addEventListener('click', () => this._actions.showPanel());
-    const upstream = el('span', { class: 'nbflow-badge-upstream' },
+    write(this._name, 'nbflow-badge-name', step.name);
+    write(this._upstream, 'nbflow-badge-upstream',
       step.upstream.length ? `← ${step.upstream.join(', ')}` : '← no upstream');
     let label = statusText(status);
     if (status?.duration && state !== 'cached') {
@@ -57,25 +75,46 @@ class Badge extends Widget {
     if (step.kind === 'branch' && status && status.tasks > 0 && state !== 'running') {
       label += ` · ${status.tasks} tasks`;
     }
-    const chip = el('span', { class: `nbflow-chip nbflow-status-${state}`, title: status?.error ?? '' },
-      label);
-    const freshness = el('span', {
-      class: `nbflow-fresh ${fresh ? 'nbflow-is-fresh' : 'nbflow-is-stale'}`,
-      title: freshText(step)
-    }, fresh ? 'fresh' : `stale: ${step.reason ?? 'not run before'}`);
-    const runFrom = el('button', {
-      class: 'nbflow-badge-runfrom',
-      title: `Run from here: resume the latest run from ${step.name}`,
-      'data-nbflow-run-from': step.name
-    }, '▶ run from here');
-    if (running) {
-      runFrom.setAttribute('disabled', '');
-    }
-    runFrom.addEventListener('click', () => this._actions.runFrom(this._model, step.name));
-    node.replaceChildren(kind, name, upstream, chip, freshness, runFrom);
+    write(this._chip, `nbflow-chip nbflow-status-${state}`, label, status?.error ?? '');
+    write(this._fresh, `nbflow-fresh ${checking ? 'nbflow-is-checking' : fresh ? 'nbflow-is-fresh' : 'nbflow-is-stale'}`,
+      checking ? 'checking…' : fresh ? 'fresh' : `stale: ${step.reason ?? 'not run before'}`,
+      freshText(step, checking));
+    write(this._runFrom, 'nbflow-badge-runfrom', '▶ run from here',
+      runFromText(step, resumes));
+    set(this._runFrom.dataset, 'nbflowRunFrom', step.name);
+    this._runFrom.disabled = running;
   }
 
-  private _key = '';
+  private _step: IStep | null = null;
+  private _status: IStepStatus | null = null;
+  private _running = false;
+  private _resumes: string | null = null;
+  private _checking = false;
+  private _kind = el('span');
+  private _name = el('button', { title: 'Show in the nbflow panel' });
+  private _upstream = el('span');
+  private _chip = el('span');
+  private _fresh = el('span');
+  private _runFrom = el('button');
+}
+
+/** Write what differs: a DOM write the badge already shows still costs style work. */
+function write(node: HTMLElement, className: string, text: string, title?: string): void {
+  if (node.className !== className) {
+    node.className = className;
+  }
+  if (node.textContent !== text) {
+    node.textContent = text;
+  }
+  if (title !== undefined && node.title !== title) {
+    node.title = title;
+  }
+}
+
+function set(map: DOMStringMap, key: string, value: string): void {
+  if (map[key] !== value) {
+    map[key] = value;
+  }
 }
 
 export class CellBadges {
@@ -96,68 +135,99 @@ export class CellBadges {
       badge.dispose();
     }
     this._badges.clear();
+    cancelSliced(this);
     this._model.changed.disconnect(this._schedule, this);
   }
 
   private _schedule(): void {
-    if (this._frame === null) {
-      this._frame = window.requestAnimationFrame(() => {
-        this._frame = null;
-        this._reconcile();
-      });
-    }
+    this._pass = null; // what changed may concern cells the current pass has done
+    sliced(this, deadline => this._step(deadline));
   }
 
-  /** Put a badge on each step cell, update it, and drop badges of cells that are no steps. */
-  private _reconcile(): void {
+  /**
+   * Bring the badges up to date until `deadline` (see `frames.ts`); true when all are. The
+   * next slice goes on where this one stopped, so a change to hundreds of badges never
+   * holds a frame (and the keystroke typed meanwhile) back.
+   */
+  private _step(deadline: number): boolean {
     if (this._panel.isDisposed) {
-      return;
+      return true;
     }
-    const steps = this._model.stepByCellId();
-    const running = this._model.activeRuns.length > 0;
-    const statuses = this._model.shown().steps;
-    const seen = new Set<string>();
-    for (const cell of this._panel.content.widgets) {
-      const id = cell.model.id;
-      const step = cell.model.type === 'code' ? steps.get(id) : undefined;
-      let badge = this._badges.get(id);
-      if (!step) {
-        continue;
-      }
-      seen.add(id);
-      if (badge && badge.cell !== cell) {
-        badge.dispose(); // the cell widget was replaced (e.g. its type changed and back)
-        badge = undefined;
-      }
-      if (!badge) {
-        badge = new Badge(cell, this._actions, this._model);
-        this._badges.set(id, badge);
-      }
-      badge.render(step, statuses[step.name] ?? null, running);
-      attach(badge, cell);
-      if (!this._watched.has(cell)) {
-        // The windowed notebook renders and re-attaches a cell as it scrolls into view.
-        this._watched.add(cell);
-        cell.inViewportChanged.connect((c, inView) => {
-          const b = this._badges.get(c.model.id);
-          if (inView && b && b.cell === c) {
-            attach(b, c);
-          }
-        });
+    if (this._pass === null) {
+      this._pass = {
+        next: 0,
+        steps: this._model.stepByCellId(),
+        running: this._model.activeRuns.length > 0,
+        statuses: this._model.shown().steps,
+        checking: this._model.checking(),
+        seen: new Set<string>()
+      };
+    }
+    const pass = this._pass;
+    const cells = this._panel.content.widgets;
+    while (pass.next < cells.length) {
+      this._reconcile(cells[pass.next++], pass);
+      if (pass.next % 8 === 0 && performance.now() >= deadline) {
+        return false;
       }
     }
+    this._pass = null;
     for (const [id, badge] of this._badges) {
-      if (!seen.has(id)) {
+      if (!pass.seen.has(id)) {
         badge.dispose();
         this._badges.delete(id);
       }
+    }
+    return true;
+  }
+
+  /** Put a badge on the cell if it is a step's, and update it. */
+  private _reconcile(cell: Cell, pass: IPass): void {
+    const id = cell.model.id;
+    const step = cell.model.type === 'code' ? pass.steps.get(id) : undefined;
+    if (!step) {
+      return;
+    }
+    pass.seen.add(id);
+    let badge = this._badges.get(id);
+    if (badge && badge.cell !== cell) {
+      badge.dispose(); // the cell widget was replaced (e.g. its type changed and back)
+      badge = undefined;
+    }
+    if (!badge) {
+      badge = new Badge(cell, this._actions, this._model);
+      this._badges.set(id, badge);
+    }
+    badge.render(step, pass.statuses[step.name] ?? null, pass.running,
+      pass.checking.has(step.name));
+    attach(badge, cell);
+    if (!this._watched.has(cell)) {
+      // The windowed notebook renders and re-attaches a cell as it scrolls into view.
+      this._watched.add(cell);
+      cell.inViewportChanged.connect((c, inView) => {
+        const b = this._badges.get(c.model.id);
+        if (inView && b && b.cell === c) {
+          attach(b, c);
+        }
+      });
     }
   }
 
   private _badges = new Map<string, Badge>();
   private _watched = new WeakSet<Cell>();
-  private _frame: number | null = null;
+  private _pass: IPass | null = null;
 }
+
+/** A reconciliation under way: how far it got, and what it brings the badges to. */
+interface IPass {
+  next: number;
+  steps: Map<string, IStep>;
+  running: boolean;
+  statuses: Record<string, IStepStatus>;
+  checking: Set<string>;
+  seen: Set<string>;
+}
+
 
 /**
  * Insert the badge above the cell's input once the cell has built its DOM.

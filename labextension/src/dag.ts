@@ -1,11 +1,13 @@
 /**
  * The DAG as SVG: dagre lays it out (in a worker, `layout.ts`), this draws it. A node per
  * step (a branch as a stack of cards with its task count), edges as curves with arrowheads.
- * Nodes are sized to their text; the drawing has two lines per node (FULL) when that fits
- * the panel's width, else one (COMPACT), and is never scaled below MIN_SCALE.
+ * Nodes are sized to their text (the status line as its widest usual text, so statuses
+ * changing keep the layout); the drawing has two lines per node (FULL) when that fits the
+ * panel's width, else one (COMPACT), and is never scaled below MIN_SCALE. The SVG is kept
+ * and updated in place (`DagDrawing`).
  */
 import { IStep, IStepStatus } from './api';
-import { duration, freshText, statusOf, statusText } from './format';
+import { duration, freshText, runFromText, statusOf, statusText } from './format';
 import { ILayout, ILayoutRequest, IPlaced, computeLayout, layoutKey } from './layout';
 
 const SVG = 'http://www.w3.org/2000/svg';
@@ -34,6 +36,10 @@ export interface IDagInput {
   edges: [string, string][];
   statuses: Record<string, IStepStatus>;
   running: boolean;
+  /** The run "run from here" resumes: the one picked in the history, else the latest. */
+  resumes: string | null;
+  /** Steps whose freshness is being checked again (`FlowModel.checking`), as a key. */
+  checking: Set<string>;
 }
 
 export interface IDagActions {
@@ -52,16 +58,6 @@ function svg<K extends keyof SVGElementTagNameMap>(
   return node;
 }
 
-/** What the drawing depends on; the panel redraws only when this changes. */
-export function dagKey(input: IDagInput): string {
-  return JSON.stringify([
-    input.steps.map(s => [s.name, s.kind, s.fresh, s.reason, s.cell, s.foreach]),
-    input.edges,
-    Object.entries(input.statuses).map(([k, s]) => [k, s.status, s.done, s.tasks, s.duration]),
-    input.running
-  ]);
-}
-
 /**
  * The layout to draw the input in `available` pixels of width, if it is known: nodes as
  * wide as their text, two lines each; if that is too wide for the panel, one line each
@@ -71,28 +67,59 @@ export function dagKey(input: IDagInput): string {
  * the full layout, then, only if it does not fit, the compact one.
  */
 export function layoutFor(input: IDagInput, available: number, ready: () => void): ILayout | null {
-  const known = knownOrWanted(request(input, FULL), ready);
-  if (!known || !(available > 0 && known.width * MIN_SCALE > available)) {
+  const known = knownOrWanted(input, FULL, ready);
+  if (!known) {
+    return null;
+  }
+  if (!(available > 0 && known.width * MIN_SCALE > available)) {
+    layouts.idle();
     return known;
   }
-  const small = knownOrWanted(request(input, COMPACT), ready);
+  const small = knownOrWanted(input, COMPACT, ready);
   if (!small) {
     return null;
   }
+  layouts.idle();
   return small.width < known.width ? small : known;
 }
 
-/** The layout for `wanted` if it is known; else null, and it is asked of the worker. */
-function knownOrWanted(wanted: ILayoutRequest, ready: () => void): ILayout | null {
-  const key = layoutKey(wanted);
-  const known = layouts.get(key);
+/** The layout of the input in a style if it is known; else null, and it is asked of the worker. */
+function knownOrWanted(input: IDagInput, style: IStyle, ready: () => void): ILayout | null {
+  const wanted = requestOf(input, style);
+  const known = layouts.get(wanted.key);
   if (!known) {
-    layouts.want(key, wanted, ready);
+    layouts.want(wanted.key, wanted.request, ready);
   }
   return known;
 }
 
-/** What the layout in a style depends on: each node's box (sized to its text), the spacing. */
+/**
+ * The layout request and its key for the input in a style, made once for the same steps,
+ * edges and statuses (the panel asks on every redraw; for 200 steps the request and its
+ * key take a millisecond or two).
+ */
+function requestOf(input: IDagInput, style: IStyle): { request: ILayoutRequest; key: string } {
+  const last = asked.get(style);
+  if (last && last.steps === input.steps && last.edges === input.edges &&
+      last.statuses === input.statuses) {
+    return last;
+  }
+  const made = request(input, style);
+  const entry = { steps: input.steps, edges: input.edges, statuses: input.statuses,
+    request: made, key: layoutKey(made) };
+  asked.set(style, entry);
+  return entry;
+}
+
+const asked = new Map<IStyle, { steps: IStep[]; edges: [string, string][];
+  statuses: Record<string, IStepStatus>; request: ILayoutRequest; key: string }>();
+
+/**
+ * What the layout in a style depends on: each node's box, the spacing. A box is as wide as
+ * the step's name, or as its status line would be with the widest usual status
+ * (RESERVED), so a status changing during a run (not run, running, succeeded in 2.1 s)
+ * keeps the layout; only a longer text (a duration of minutes) widens it.
+ */
 function request(input: IDagInput, style: IStyle): ILayoutRequest {
   return {
     lines: style.lines,
@@ -101,8 +128,9 @@ function request(input: IDagInput, style: IStyle): ILayoutRequest {
     edges: input.edges,
     nodes: input.steps.map(step => {
       const status = input.statuses[step.name];
+      const detail = Math.max(detailText(step, status).length, RESERVED[step.kind].length);
       const text = Math.max(nameText(step, status, style.lines).length * NAME_CHAR,
-        style.lines === 2 ? detailText(step, status).length * DETAIL_CHAR : 0);
+        style.lines === 2 ? detail * DETAIL_CHAR : 0);
       const shadow = step.kind === 'branch' ? 8 : 0;
       return { name: step.name, width: Math.ceil(Math.max(64, PAD + text + RIGHT)) + shadow,
         height: style.height + shadow, shadow };
@@ -110,68 +138,317 @@ function request(input: IDagInput, style: IStyle): ILayoutRequest {
   };
 }
 
-export function drawDag(input: IDagInput, layout: ILayout, actions: IDagActions): SVGSVGElement {
-  current = actions;
-  const { width, height, lines } = layout;
-  const root = svg('svg', {
-    class: `nbflow-dag nbflow-dag-${lines === 1 ? 'compact' : 'full'}`,
-    width,
-    height,
-    viewBox: `0 0 ${width} ${height}`,
-    // Fit the sidebar's width, but never shrink the text below MIN_SCALE: scroll instead.
-    style: `width: 100%; max-width: ${width}px; min-width: ${Math.ceil(width * MIN_SCALE)}px; height: auto`
-  });
-  const defs = svg('defs');
-  const marker = svg('marker', {
-    id: 'nbflow-arrow',
-    viewBox: '0 0 10 10',
-    refX: 9,
-    refY: 5,
-    markerWidth: 7,
-    markerHeight: 7,
-    orient: 'auto-start-reverse'
-  });
-  marker.append(svg('path', { d: 'M0,0 L10,5 L0,10 z', class: 'nbflow-arrowhead' }));
-  defs.append(marker);
-  root.append(defs);
+/** The widest status line a node usually shows, by kind (see `detailText`). */
+const RESERVED = { step: 'succeeded · 9.9 s', branch: 'succeeded · ×99 · 9.9 s' };
 
-  for (const e of layout.edges) {
-    const points = e.points;
-    if (points.length < 2) {
-      continue;
+/**
+ * The DAG's SVG, kept from one drawing to the next: nodes are placed by a transform and
+ * updated in place, writing only the texts and attributes that changed, and edges are
+ * redrawn only for a new layout. An edit near the top of a long notebook turns 200 nodes
+ * stale at once; rebuilding them took tens of milliseconds a time, updating them does not.
+ */
+export class DagDrawing {
+  constructor(private _actions: IDagActions) {
+    this.node.append(this._defs(), this._edges, this._nodes);
+  }
+
+  readonly node = svg('svg');
+
+  /**
+   * Bring the drawing to the input in the layout until `deadline` (`performance.now()`
+   * time; see `frames.ts`): the edges, then the nodes. True when it is done; else call
+   * again (with the same or a newer input) and it goes on where it stopped.
+   */
+  update(input: IDagInput, layout: ILayout, actions: IDagActions, deadline = Infinity): boolean {
+    this._actions = actions;
+    let pass = this._pass;
+    if (!pass || pass.layout !== layout || pass.steps !== input.steps ||
+        pass.statuses !== input.statuses || pass.running !== input.running ||
+        pass.resumes !== input.resumes || pass.checking !== setKey(input.checking)) {
+      if (layout !== this._layout) {
+        this._layout = layout;
+        this._size(layout);
+      }
+      pass = { layout, steps: input.steps, statuses: input.statuses, running: input.running,
+        resumes: input.resumes, checking: setKey(input.checking), edge: 0, node: 0, edges: new Set(), nodes: new Set(), done: false };
+      this._pass = pass;
     }
-    const path = svg('path', {
-      d: curve(points),
-      class: 'nbflow-edge',
-      'marker-end': 'url(#nbflow-arrow)',
-      'data-nbflow-edge': `${e.v}->${e.w}`
+    if (pass.done) {
+      return true;
+    }
+    const edges = layout.edges;
+    while (pass.edge < edges.length) {
+      this._edge(edges[pass.edge++], pass.edges);
+      if (pass.edge % 16 === 0 && performance.now() >= deadline) {
+        return false;
+      }
+    }
+    const steps = input.steps;
+    while (pass.node < steps.length) {
+      const step = steps[pass.node++];
+      const box = layout.nodes[step.name];
+      if (box) {
+        pass.nodes.add(step.name);
+        let view = this._views.get(step.name);
+        if (!view) {
+          view = this._newView(step.name);
+          this._views.set(step.name, view);
+          this._nodes.append(view.g);
+        }
+        updateNode(view, step, input.statuses[step.name], box, layout.lines, input.running,
+          input.resumes, input.checking.has(step.name));
+      }
+      if (pass.node % 8 === 0 && performance.now() >= deadline) {
+        return false;
+      }
+    }
+    drop(this._views, pass.nodes, view => view.g.remove());
+    drop(this._paths, pass.edges, path => path.remove());
+    pass.done = true;
+    return true;
+  }
+
+  /** The drawing's size for a new layout. */
+  private _size(layout: ILayout): void {
+    const { width, height, lines } = layout;
+    const root = this.node;
+    root.setAttribute('class', `nbflow-dag nbflow-dag-${lines === 1 ? 'compact' : 'full'}`);
+    root.setAttribute('width', String(width));
+    root.setAttribute('height', String(height));
+    root.setAttribute('viewBox', `0 0 ${width} ${height}`);
+    // Fit the sidebar's width, but never shrink the text below MIN_SCALE: scroll instead.
+    root.setAttribute('style', `width: 100%; max-width: ${width}px; ` +
+      `min-width: ${Math.ceil(width * MIN_SCALE)}px; height: auto`);
+  }
+
+  /** An edge of the layout: its path, kept from drawing to drawing, moved if it has to. */
+  private _edge(e: ILayout['edges'][number], seen: Set<string>): void {
+    const d = e.d;
+    if (!d) {
+      return;
+    }
+    const key = `${e.v}->${e.w}`;
+    seen.add(key);
+    const path = this._paths.get(key);
+    if (!path) {
+      const made = svg('path', { d, class: 'nbflow-edge', 'marker-end': 'url(#nbflow-arrow)',
+        'data-nbflow-edge': key });
+      this._paths.set(key, made);
+      this._edges.append(made);
+    } else if (path.getAttribute('d') !== d) {
+      path.setAttribute('d', d);
+    }
+  }
+
+  private _defs(): SVGDefsElement {
+    const defs = svg('defs');
+    const marker = svg('marker', {
+      id: 'nbflow-arrow',
+      viewBox: '0 0 10 10',
+      refX: 9,
+      refY: 5,
+      markerWidth: 7,
+      markerHeight: 7,
+      orient: 'auto-start-reverse'
     });
-    root.append(path);
+    marker.append(svg('path', { d: 'M0,0 L10,5 L0,10 z', class: 'nbflow-arrowhead' }));
+    defs.append(marker);
+    return defs;
   }
-  // A node drawn last time with the same step, status, place, size and style is moved
-  // over as it is: an edit in a long notebook changes a few nodes, and redrawing all of
-  // them is what costs (tens of ms for 200 steps).
-  const drawn = new Map<string, SVGGElement>();
-  for (const step of input.steps) {
-    const box = layout.nodes[step.name];
-    if (!box) {
-      continue;
-    }
-    const status = input.statuses[step.name];
-    const key = JSON.stringify([step, status, input.running, lines,
-      box.x, box.y, box.width, box.height, box.shadow]);
-    const node = previous.get(key) ?? drawNode(step, status, box, lines, input.running);
-    drawn.set(key, node);
-    root.append(node);
+
+  private _newView(name: string): INodeView {
+    const g = svg('g', { 'data-nbflow-node': name, tabindex: 0 });
+    const view: INodeView = { g, shape: '', place: '', step: null, status: undefined,
+      running: false, resumes: null, checking: false, parts: null, written: new Map(),
+      runFrom: () => view.step && this._actions.runFrom(view.step) };
+    const select = () => view.step && this._actions.select(view.step);
+    g.addEventListener('click', select);
+    g.addEventListener('keydown', event => {
+      if (event.key === 'Enter') {
+        select();
+      }
+    });
+    return view;
   }
-  previous = drawn;
-  return root;
+
+  private _layout: ILayout | null = null;
+  private _edges = svg('g', { class: 'nbflow-edges' });
+  private _nodes = svg('g', { class: 'nbflow-nodes' });
+  private _views = new Map<string, INodeView>();
+  private _paths = new Map<string, SVGPathElement>();
+  private _pass: IPass | null = null;
 }
 
-/** The nodes of the last drawing, by what they show (one panel draws the DAG). */
-let previous = new Map<string, SVGGElement>();
-/** What a click on a node does: the latest drawing's actions (a node may be older). */
-let current: IDagActions = { select: () => undefined, runFrom: () => undefined };
+/** A drawing under way: for which input and layout, how far it got, what it has drawn. */
+interface IPass {
+  layout: ILayout;
+  steps: IStep[];
+  statuses: Record<string, IStepStatus>;
+  running: boolean;
+  resumes: string | null;
+  checking: string;
+  edge: number;
+  node: number;
+  edges: Set<string>;
+  nodes: Set<string>;
+  done: boolean;
+}
+
+function setKey(names: Set<string>): string {
+  return [...names].join('\n');
+}
+
+/** Remove what a finished pass did not draw. */
+function drop<T>(drawn: Map<string, T>, seen: Set<string>, remove: (item: T) => void): void {
+  for (const [key, item] of drawn) {
+    if (!seen.has(key)) {
+      remove(item);
+      drawn.delete(key);
+    }
+  }
+}
+
+/** One node of the drawing and what it shows now. */
+interface INodeView {
+  g: SVGGElement;
+  /** The card's geometry (kind, lines, size): its parts are rebuilt when this changes. */
+  shape: string;
+  /** Where the card sits (its transform). */
+  place: string;
+  step: IStep | null;
+  status: IStepStatus | undefined;
+  running: boolean;
+  resumes: string | null;
+  checking: boolean;
+  parts: INodeParts | null;
+  /** The texts and attributes written last, by what they are. */
+  written: Map<string, string>;
+  runFrom(): void;
+}
+
+interface INodeParts {
+  title: SVGTitleElement;
+  name: SVGTextElement;
+  detail: SVGTextElement | null;
+  dot: SVGCircleElement;
+  progress: SVGRectElement;
+  play: SVGGElement;
+  playTitle: SVGTitleElement;
+  width: number;
+}
+
+function updateNode(view: INodeView, step: IStep, status: IStepStatus | undefined,
+  box: IPlaced, lines: 1 | 2, running: boolean, resumes: string | null,
+  checking: boolean): void {
+  const shape = `${step.kind} ${lines} ${box.width} ${box.height} ${box.shadow}`;
+  if (shape !== view.shape) {
+    view.shape = shape;
+    view.parts = buildNode(view, step.kind, box, lines);
+    view.written.clear();
+    view.step = null; // everything below is written again
+  }
+  const place = `translate(${box.x - box.width / 2},${box.y - box.height / 2})`;
+  if (place !== view.place) {
+    view.place = place;
+    view.g.setAttribute('transform', place);
+  }
+  if (step === view.step && status === view.status && running === view.running &&
+      resumes === view.resumes && checking === view.checking) {
+    return;
+  }
+  view.checking = checking;
+  view.step = step;
+  view.status = status;
+  view.running = running;
+  view.resumes = resumes;
+  const parts = view.parts!;
+  const state = statusOf(status);
+  const fresh = step.fresh === true;
+  const write = (key: string, value: string, apply: () => void) => {
+    if (view.written.get(key) !== value) {
+      view.written.set(key, value);
+      apply();
+    }
+  };
+  const attr = (key: string, node: Element, name: string, value: string) =>
+    write(key, value, () => node.setAttribute(name, value));
+  const text = (key: string, node: Element, value: string) =>
+    write(key, value, () => { node.textContent = value; });
+  attr('class', view.g, 'class', `nbflow-node nbflow-status-${state}${fresh ? '' : ' nbflow-stale'}`);
+  attr('status', view.g, 'data-nbflow-status', state);
+  attr('fresh', view.g, 'data-nbflow-fresh', String(fresh));
+  attr('kind', view.g, 'data-nbflow-kind', step.kind);
+  text('title', parts.title,
+    `${step.kind === 'branch' ? '%%branch' : '%%step'} ${step.name} (cell ${step.cell})\n` +
+    `${statusText(status)}${status?.duration ? ` in ${duration(status.duration)}` : ''}\n` +
+    freshText(step, checking));
+  text('name', parts.name, nameText(step, status, lines));
+  if (parts.detail) {
+    text('detail', parts.detail, detailText(step, status));
+  }
+  attr('dot', parts.dot, 'class',
+    checking ? 'nbflow-checking-dot' : fresh ? 'nbflow-fresh-dot' : 'nbflow-stale-dot');
+  const share = state === 'running' && status && status.tasks > 1
+    ? Math.min(1, status.done / status.tasks) : null;
+  attr('progress', parts.progress, 'width', String(share === null ? 0 : (parts.width - 6) * share));
+  attr('progress-shown', parts.progress, 'display', share === null ? 'none' : 'inline');
+  attr('play', parts.play, 'class', `nbflow-node-runfrom${running ? ' nbflow-disabled' : ''}`);
+  attr('play-step', parts.play, 'data-nbflow-run-from', step.name);
+  text('play-title', parts.playTitle, runFromText(step, resumes));
+}
+
+/** The card's parts, in the card's own coordinates (the box's top left corner is 0,0). */
+function buildNode(view: INodeView, kind: IStep['kind'], box: IPlaced, lines: 1 | 2): INodeParts {
+  // The card itself; a branch's stack of cards behind it takes the box's top right corner.
+  const NODE_W = box.width - box.shadow;
+  const NODE_H = box.height - box.shadow;
+  const x = 0;
+  const y = box.shadow;
+  const title = svg('title');
+  const children: SVGElement[] = [title];
+  if (kind === 'branch') {
+    for (const offset of [8, 4]) {
+      children.push(svg('rect', { x: x + offset, y: y - offset, width: NODE_W, height: NODE_H,
+        rx: 7, class: 'nbflow-node-shadow' }));
+    }
+  }
+  children.push(svg('rect', { x, y, width: NODE_W, height: NODE_H, rx: 7, class: 'nbflow-node-box' }));
+  children.push(svg('rect', { x, y, width: 5, height: NODE_H, rx: 2, class: 'nbflow-node-stripe' }));
+  const progress = svg('rect', { x: x + 5, y: y + NODE_H - 4, width: 0, height: 3,
+    class: 'nbflow-node-progress', display: 'none' });
+  children.push(progress);
+  const top = lines === 2 ? y + 19 : y + NODE_H / 2 + 4.5;
+  const name = svg('text', { x: x + PAD, y: top, class: 'nbflow-node-name' });
+  children.push(name);
+  let detail: SVGTextElement | null = null;
+  if (lines === 2) {
+    detail = svg('text', { x: x + PAD, y: y + 36, class: 'nbflow-node-detail' });
+    children.push(detail);
+  }
+  const dot = svg('circle', { cx: x + NODE_W - 14, cy: lines === 2 ? y + 14 : y + NODE_H / 2,
+    r: 4.5 });
+  children.push(dot);
+  const play = svg('g', { class: 'nbflow-node-runfrom', role: 'button' });
+  const playTitle = svg('title');
+  play.append(playTitle);
+  // Over the freshness dot (two lines: below it), shown on hover.
+  const px = x + NODE_W - 14;
+  const py = lines === 2 ? y + 33 : y + NODE_H / 2;
+  play.append(svg('circle', { cx: px, cy: py, r: 8, class: 'nbflow-runfrom-bg' }));
+  play.append(svg('path', {
+    d: `M${px - 3},${py - 4.5} L${px + 4.5},${py} L${px - 3},${py + 4.5} z`,
+    class: 'nbflow-runfrom-icon'
+  }));
+  play.addEventListener('click', event => {
+    event.stopPropagation();
+    if (!view.running) {
+      view.runFrom();
+    }
+  });
+  children.push(play);
+  view.g.replaceChildren(...children);
+  return { title, name, detail, dot, progress, play, playTitle, width: NODE_W };
+}
 
 function nameText(step: IStep, status: IStepStatus | undefined, lines: 1 | 2): string {
   const name = clip(step.name, MAX_NAME);
@@ -179,116 +456,6 @@ function nameText(step: IStep, status: IStepStatus | undefined, lines: 1 | 2): s
     return `${name} ×${status.tasks}`; // the fan-out's task count, once known
   }
   return name;
-}
-
-function drawNode(
-  step: IStep,
-  status: IStepStatus | undefined,
-  box: IPlaced,
-  lines: 1 | 2,
-  running: boolean
-): SVGGElement {
-  const state = statusOf(status);
-  const fresh = step.fresh === true;
-  // The card itself; a branch's stack of cards behind it takes the box's top right corner.
-  const NODE_W = box.width - box.shadow;
-  const NODE_H = box.height - box.shadow;
-  const x = box.x - box.width / 2;
-  const y = box.y - box.height / 2 + box.shadow;
-  const node = svg('g', {
-    class: `nbflow-node nbflow-status-${state}${fresh ? '' : ' nbflow-stale'}`,
-    'data-nbflow-node': step.name,
-    'data-nbflow-status': state,
-    'data-nbflow-fresh': String(fresh),
-    'data-nbflow-kind': step.kind,
-    tabindex: 0
-  });
-  const title = svg('title');
-  title.textContent =
-    `${step.kind === 'branch' ? '%%branch' : '%%step'} ${step.name} (cell ${step.cell})\n` +
-    `${statusText(status)}${status?.duration ? ` in ${duration(status.duration)}` : ''}\n` +
-    freshText(step);
-  node.append(title);
-  if (step.kind === 'branch') {
-    for (const offset of [8, 4]) {
-      node.append(
-        svg('rect', {
-          x: x + offset,
-          y: y - offset,
-          width: NODE_W,
-          height: NODE_H,
-          rx: 7,
-          class: 'nbflow-node-shadow'
-        })
-      );
-    }
-  }
-  node.append(svg('rect', { x, y, width: NODE_W, height: NODE_H, rx: 7, class: 'nbflow-node-box' }));
-  node.append(svg('rect', { x, y, width: 5, height: NODE_H, rx: 2, class: 'nbflow-node-stripe' }));
-  if (state === 'running' && status && status.tasks > 1) {
-    const share = Math.min(1, status.done / status.tasks);
-    node.append(
-      svg('rect', {
-        x: x + 5,
-        y: y + NODE_H - 4,
-        width: (NODE_W - 6) * share,
-        height: 3,
-        class: 'nbflow-node-progress'
-      })
-    );
-  }
-  const top = lines === 2 ? y + 19 : y + NODE_H / 2 + 4.5;
-  const name = svg('text', { x: x + PAD, y: top, class: 'nbflow-node-name' });
-  name.textContent = nameText(step, status, lines);
-  node.append(name);
-  if (lines === 2) {
-    const detail = svg('text', { x: x + PAD, y: y + 36, class: 'nbflow-node-detail' });
-    detail.textContent = detailText(step, status);
-    node.append(detail);
-  }
-  const dot = svg('circle', {
-    cx: x + NODE_W - 14,
-    cy: lines === 2 ? y + 14 : y + NODE_H / 2,
-    r: 4.5,
-    class: fresh ? 'nbflow-fresh-dot' : 'nbflow-stale-dot'
-  });
-  node.append(dot);
-
-  const play = svg('g', {
-    class: 'nbflow-node-runfrom',
-    'data-nbflow-run-from': step.name,
-    role: 'button'
-  });
-  const playTitle = svg('title');
-  playTitle.textContent = `Run from here: resume the latest run from ${step.name}`;
-  play.append(playTitle);
-  // Over the freshness dot (two lines: below it), shown on hover.
-  const px = x + NODE_W - 14;
-  const py = lines === 2 ? y + 33 : y + NODE_H / 2;
-  play.append(svg('circle', { cx: px, cy: py, r: 8, class: 'nbflow-runfrom-bg' }));
-  play.append(
-    svg('path', {
-      d: `M${px - 3},${py - 4.5} L${px + 4.5},${py} L${px - 3},${py + 4.5} z`,
-      class: 'nbflow-runfrom-icon'
-    })
-  );
-  if (running) {
-    play.classList.add('nbflow-disabled');
-  }
-  play.addEventListener('click', event => {
-    event.stopPropagation();
-    if (!running) {
-      current.runFrom(step);
-    }
-  });
-  node.append(play);
-  node.addEventListener('click', () => current.select(step));
-  node.addEventListener('keydown', event => {
-    if (event.key === 'Enter') {
-      current.select(step);
-    }
-  });
-  return node;
 }
 
 function detailText(step: IStep, status: IStepStatus | undefined): string {
@@ -314,25 +481,13 @@ function clip(text: string, n: number): string {
   return text.length > n ? `${text.slice(0, n - 1)}…` : text;
 }
 
-function curve(points: { x: number; y: number }[]): string {
-  const [first, ...rest] = points;
-  let d = `M${first.x},${first.y}`;
-  if (rest.length === 1) {
-    return `${d} L${rest[0].x},${rest[0].y}`;
-  }
-  for (let i = 0; i < rest.length - 1; i++) {
-    const p = rest[i];
-    const q = rest[i + 1];
-    const mid = i === rest.length - 2 ? q : { x: (p.x + q.x) / 2, y: (p.y + q.y) / 2 };
-    d += ` Q${p.x},${p.y} ${mid.x},${mid.y}`;
-  }
-  return d;
-}
 /**
  * Layouts by what they depend on (graph shape, node sizes, style; a few recent ones: typing
  * can go back and forth between two shapes, and a narrow panel uses a full and a compact
- * one), computed one at a time in a worker; a request that waits is replaced by a
- * newer one. Where no worker can be started, the layout is computed on the page.
+ * one), computed one at a time in a worker; a newer request replaces the one waiting,
+ * and stops the one being computed (the worker is ended: dagre cannot be interrupted), as
+ * does a drawing whose layout is known. Where no worker can be started, the layout is
+ * computed on the page.
  */
 class Layouts {
   get(key: string): ILayout | null {
@@ -351,7 +506,31 @@ class Layouts {
       return;
     }
     this._next = { key, request };
+    if (this._busy !== null) {
+      this._stop(); // what it computes is no longer wanted (typing went on)
+    }
     this._pump();
+  }
+
+  /**
+   * What is drawn is known: stop computing a layout no one waits for any more (one of a
+   * 200-step notebook takes seconds of a core, which typing on a 2-core machine feels).
+   */
+  idle(): void {
+    this._next = null;
+    if (this._busy !== null) {
+      this._stop();
+    }
+  }
+
+  /** End the worker and what it computes; the next request starts a new one. */
+  private _stop(): void {
+    if (this._started) {
+      this._started.terminate();
+      this._started = undefined;
+    }
+    this._requests.clear();
+    this._busy = null;
   }
 
   private _pump(): void {
@@ -384,11 +563,12 @@ class Layouts {
     if (this._started === undefined) {
       try {
         const worker = new Worker(new URL('./layout.worker.js', import.meta.url));
-        worker.onmessage = (event: MessageEvent<{ id: number; layout?: ILayout; error?: string }>) => {
+        worker.onmessage = (event: MessageEvent<{ id: number; layout?: string; error?: string }>) => {
           const asked = this._requests.get(event.data.id);
           this._requests.delete(event.data.id);
           if (asked) {
-            this._done(asked.key, event.data.layout ?? computeLayout(asked.request));
+            const layout = event.data.layout;
+            this._done(asked.key, layout ? JSON.parse(layout) as ILayout : computeLayout(asked.request));
           }
         };
         worker.onerror = () => this._fallBack();

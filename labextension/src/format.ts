@@ -50,11 +50,20 @@ export function statusText(s: IStepStatus | null | undefined): string {
   return status === 'not-run' ? 'not run' : status;
 }
 
-export function freshText(step: IStep): string {
+/** The freshness a badge or node says (`checking`: a run just changed it, see `FlowModel.checking`). */
+export function freshText(step: IStep, checking = false): string {
+  if (checking) {
+    return 'freshness: checking what would run now (a run just finished this step)';
+  }
   if (step.fresh === true) {
     return 'fresh: reused from the cache';
   }
   return `would run: ${step.reason ?? 'not run before'}`;
+}
+
+/** What "run from here" does, as its tooltip says it. */
+export function runFromText(step: IStep, resumes: string | null): string {
+  return `Run from here: resume ${resumes ?? 'the latest run'} from ${step.name}`;
 }
 
 export function value(v: unknown): string {

@@ -40,7 +40,8 @@ export interface ILayout {
   height: number;
   lines: 1 | 2;
   nodes: Record<string, IPlaced>;
-  edges: { v: string; w: string; points: IPoint[] }[];
+  /** Each edge as an SVG path (`d`; empty for an edge dagre gave no points). */
+  edges: { v: string; w: string; d: string }[];
 }
 
 /** The layout's cache key: everything the layout depends on. */
@@ -84,7 +85,31 @@ export function computeLayout(request: ILayoutRequest): ILayout {
     edges: g.edges().map(e => ({
       v: e.v,
       w: e.w,
-      points: (g.edge(e).points ?? []).map((p: IPoint) => ({ x: p.x, y: p.y }))
+      d: curve(g.edge(e).points ?? [])
     }))
   };
+}
+
+/**
+ * An edge through its points as a path of quadratic curves. Made where the layout is (the
+ * worker): a long edge of a long notebook has a hundred points, and the page receives one
+ * string instead of them.
+ */
+function curve(points: IPoint[]): string {
+  if (points.length < 2) {
+    return '';
+  }
+  const [first, ...rest] = points;
+  const at = (p: IPoint) => `${Math.round(p.x * 10) / 10},${Math.round(p.y * 10) / 10}`;
+  let d = `M${at(first)}`;
+  if (rest.length === 1) {
+    return `${d} L${at(rest[0])}`;
+  }
+  for (let i = 0; i < rest.length - 1; i++) {
+    const p = rest[i];
+    const q = rest[i + 1];
+    const mid = i === rest.length - 2 ? q : { x: (p.x + q.x) / 2, y: (p.y + q.y) / 2 };
+    d += ` Q${at(p)} ${at(mid)}`;
+  }
+  return d;
 }

@@ -5,6 +5,7 @@
  * and the badges only render it. It never writes to the notebook model.
  */
 import { NotebookPanel } from '@jupyterlab/notebook';
+import type { ICellModel } from '@jupyterlab/cells';
 import { ISignal, Signal } from '@lumino/signaling';
 
 import * as api from './api';
@@ -27,9 +28,24 @@ export interface ILiveRun {
   fromStep: string | null;
   message: string | null;
   cancelling: boolean;
+  /** The catalog's statuses and the freshness after the run's end have been read. */
+  settled: boolean;
 }
 
 const ACTIVE_RUN = new Set(['starting', 'running']);
+/** Step statuses of a run still deciding (anything else is the task's outcome). */
+const UNFINISHED = new Set<string>(['pending', 'running', 'not-run']);
+
+type ISharedCell = ICellModel['sharedModel'];
+
+/** A cell's part of the last analyse request, as sent. */
+interface ISentCell {
+  type: string;
+  source: string;
+  id: string;
+  tags: unknown[] | null;
+  json: string;
+}
 
 export class FlowModel {
   constructor(readonly panel: NotebookPanel) {
@@ -117,11 +133,33 @@ export class FlowModel {
         return { run: this._selected, steps: this._selectedStatus.steps };
       }
     }
-    const newest = this.activeRuns[this.activeRuns.length - 1];
+    // The newest run going; else one that has ended but whose statuses and freshness are
+    // not read back yet (showing `latest` meanwhile flashed the run before it).
+    const unsettled = this.liveRuns.filter(r => !r.settled);
+    const newest = unsettled.filter(r => ACTIVE_RUN.has(r.state)).pop() ?? unsettled.pop();
     if (newest) {
       return { run: newest.run, steps: newest.steps };
     }
     return { run: this._latest?.run?.id ?? null, steps: this._latest?.steps ?? {} };
+  }
+
+  /**
+   * The steps whose freshness the last analysis no longer tells: a run started here that
+   * is not settled yet has finished their tasks (new cache entries, or a failure), and the
+   * analysis after its end will say again what would run.
+   */
+  checking(): Set<string> {
+    const names = new Set<string>();
+    for (const live of this._live.values()) {
+      if (!live.settled) {
+        for (const [name, s] of Object.entries(live.steps)) {
+          if (!UNFINISHED.has(s.status)) {
+            names.add(name);
+          }
+        }
+      }
+    }
+    return names;
   }
 
   stepStatus(name: string): api.IStepStatus | null {
@@ -156,10 +194,13 @@ export class FlowModel {
       if (this.panel.context.model.dirty) {
         await this.panel.context.save();
       }
-      // "Run from here" resumes the latest run as the catalog has it when the server gets
-      // the request (resume: null), not the one this page last read: a run that has just
-      // ended may not be in `latest` yet, and resuming the one before re-ran its steps.
-      const started = await api.startRun(this.path, this._changedParams(fromStep), null, fromStep);
+      // "Run from here" resumes the run the DAG shows: one picked in the history, else the
+      // latest run as the catalog has it when the server gets the request (resume: null),
+      // not the one this page last read: a run that has just ended may not be in `latest`
+      // yet, and resuming the one before re-ran its steps.
+      const resume = fromStep ? this._selected : null;
+      const started = await api.startRun(this.path, this._changedParams(fromStep), resume,
+        fromStep);
       this._selected = null;
       const attached = this._live.get(started.handle);
       if (attached) {
@@ -199,8 +240,8 @@ export class FlowModel {
     }
   }
 
-  /** Re-read the latest run's statuses and the history. */
-  async refresh(): Promise<void> {
+  /** Re-read the latest run's statuses and the history (`emit`: say what changed). */
+  async refresh(emit = true): Promise<void> {
     const path = this.path;
     const [latest, history] = await Promise.allSettled([api.status(path), api.history(path)]);
     if (this._disposed || path !== this.path) {
@@ -208,11 +249,15 @@ export class FlowModel {
     }
     if (latest.status === 'fulfilled') {
       this._latest = latest.value;
-      this._changed.emit('status');
+      if (emit) {
+        this._changed.emit('status');
+      }
     }
     if (history.status === 'fulfilled') {
       this._history = history.value.runs;
-      this._changed.emit('history');
+      if (emit) {
+        this._changed.emit('history');
+      }
       this._attach(history.value.active ?? []);
     }
     if (this._selected && !this.liveRuns.some(r => r.run === this._selected)) {
@@ -245,7 +290,8 @@ export class FlowModel {
       returncode: null,
       fromStep,
       message: null,
-      cancelling: false
+      cancelling: false,
+      settled: false
     };
     this._live.set(handle, live);
     this._changed.emit('live');
@@ -286,35 +332,66 @@ export class FlowModel {
     void this.refresh();
   }
 
-  private async _analyse(): Promise<void> {
+  /** Analyse the cells as they are now; emit `analysis` if it changed (or say so, if not `emit`). */
+  private async _analyse(emit = true): Promise<boolean> {
     const model = this.panel.context.model;
-    const cells: api.ICellSource[] = [];
+    const cells: string[] = [];
+    const ids: string[] = [];
     for (const cell of model.sharedModel.cells) {
-      cells.push({
-        cell_type: cell.cell_type,
-        source: cell.getSource(),
-        metadata: cell.getMetadata() as Record<string, unknown>,
-        id: cell.getId()
-      });
+      cells.push(this._cellJson(cell));
+      ids.push(cell.getId());
     }
     const sequence = ++this._sequence;
     try {
       const metadata = model.sharedModel.getMetadata() as Record<string, unknown>;
-      const analysis = await api.analyze(this.path, cells, metadata);
+      const known = this._analysis && sameList(ids, this._cellIds) ? this._reply : null;
+      const reply = await api.analyze(this.path, cells, metadata, known);
       if (sequence !== this._sequence || this._disposed) {
-        return; // a newer analysis is on its way
+        return false; // a newer analysis is on its way
       }
-      this._analysis = analysis;
+      this._reply = reply.text;
+      const next = reply.analysis ? shareUnchanged(this._analysis, reply.analysis) : this._analysis!;
+      const same = next === this._analysis && this._analysisError === null &&
+        sameList(ids, this._cellIds);
+      this._analysis = next;
       this._analysisError = null;
-      this._cellIds = cells.map(c => c.id);
-      this._seedParams(analysis.parameters);
+      this._cellIds = ids;
+      this._seedParams(next.parameters);
+      if (same) {
+        return false; // typing that changes nothing nbflow shows (a comment, a value) redraws nothing
+      }
     } catch (reason) {
       if (sequence !== this._sequence || this._disposed) {
-        return;
+        return false;
       }
       this._analysisError = describe(reason);
     }
-    this._changed.emit('analysis');
+    if (emit) {
+      this._changed.emit('analysis');
+    }
+    return true;
+  }
+
+  /**
+   * A cell as the analyse request sends it, as JSON text: its type, source, id and tags
+   * (the only metadata the analysis reads; the rest can be large). The text is kept while
+   * the cell is unchanged, so a request for a long notebook costs little more than
+   * reading each cell's source.
+   */
+  private _cellJson(cell: ISharedCell): string {
+    const type = cell.cell_type;
+    const source = cell.getSource();
+    const id = cell.getId();
+    const tags = cell.getMetadata('tags');
+    const known = this._sent.get(cell);
+    if (known && known.type === type && known.source === source && known.id === id &&
+        sameTags(known.tags, tags)) {
+      return known.json;
+    }
+    const metadata = Array.isArray(tags) ? { tags } : {};
+    const json = JSON.stringify({ cell_type: type, source, metadata, id });
+    this._sent.set(cell, { type, source, id, tags: Array.isArray(tags) ? [...tags] : null, json });
+    return json;
   }
 
   private _seedParams(parameters: api.IParameter[]): void {
@@ -393,11 +470,23 @@ export class FlowModel {
       }
     }
     live.cancelling = false;
-    await this.refresh();
-    this.analyseNow(); // freshness follows the new cache entries
+    // The catalog's statuses and the freshness the run leaves (new cache entries) are read
+    // together and shown at once: the statuses alone paired "failed" with the freshness of
+    // before the run ("stale: not run before") until the analysis came back.
+    if (this._timer !== null) {
+      window.clearTimeout(this._timer);
+      this._timer = null;
+    }
+    const [, analysed] = await Promise.all([this.refresh(false), this._analyse(false)]);
+    live.settled = true;
     if (this.activeRuns.length === 0) {
       this._stopRefreshing();
     }
+    if (analysed) {
+      this._changed.emit('analysis');
+    }
+    this._changed.emit('status');
+    this._changed.emit('history');
     this._changed.emit('live');
   }
 
@@ -474,7 +563,63 @@ export class FlowModel {
   private _timer: number | null = null;
   private _refresher: number | null = null;
   private _sequence = 0;
+  private _sent = new WeakMap<ISharedCell, ISentCell>();
+  /** The text of the reply `_analysis` was read from. */
+  private _reply: string | null = null;
   private _disposed = false;
+}
+
+/**
+ * The new analysis, with every part that equals the previous one's (each step, the edges,
+ * the errors, the warnings, the parameters) replaced by the previous object; the previous
+ * analysis itself when nothing changed. The views compare by identity: an analysis after
+ * a keystroke in one cell changes a few steps, and redrawing the others is what costs.
+ */
+export function shareUnchanged(before: api.IAnalysis | null, after: api.IAnalysis): api.IAnalysis {
+  if (!before) {
+    return after;
+  }
+  const old = new Map(before.steps.map(s => [s.name, s]));
+  let same = before.flow === after.flow && before.steps.length === after.steps.length;
+  const steps = after.steps.map((step, i) => {
+    const was = old.get(step.name);
+    const kept = was && jsonOf(was) === jsonOf(step) ? was : step;
+    same = same && kept === before.steps[i];
+    return kept;
+  });
+  const part = <T>(a: T, b: T): T => (JSON.stringify(a) === JSON.stringify(b) ? a : b);
+  const edges = part(before.edges, after.edges);
+  const errors = part(before.errors, after.errors);
+  const warnings = part(before.warnings, after.warnings);
+  const parameters = part(before.parameters, after.parameters);
+  if (same && edges === before.edges && errors === before.errors &&
+      warnings === before.warnings && parameters === before.parameters) {
+    return before;
+  }
+  return { ...after, steps, edges, errors, warnings, parameters };
+}
+
+/** A step's JSON text, made once per step object (steps are never changed in place). */
+function jsonOf(step: api.IStep): string {
+  let text = stepJson.get(step);
+  if (text === undefined) {
+    text = JSON.stringify(step);
+    stepJson.set(step, text);
+  }
+  return text;
+}
+
+const stepJson = new WeakMap<api.IStep, string>();
+
+function sameList(a: string[], b: string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+function sameTags(known: unknown[] | null, tags: unknown): boolean {
+  if (!Array.isArray(tags)) {
+    return known === null;
+  }
+  return known !== null && known.length === tags.length && known.every((t, i) => t === tags[i]);
 }
 
 export function emptyStatus(status: api.StepStatus): api.IStepStatus {

@@ -10,8 +10,9 @@ import type { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
 import { IProblem, IStep, IStepStatus } from './api';
-import { dagKey, drawDag, layoutFor } from './dag';
+import { DagDrawing, layoutFor } from './dag';
 import { duration, el, statusOf, value, when } from './format';
+import { sliced } from './frames';
 import { ILayout } from './layout';
 import { FlowModel, ILiveRun } from './model';
 
@@ -50,6 +51,9 @@ export class FlowPanel extends Widget {
     this._model?.changed.disconnect(this._render, this);
     this._model = model;
     this._keys.clear();
+    this._captionKey = '';
+    this._drawing = new DagDrawing(NO_ACTIONS); // another notebook: drawn afresh, off the page
+    this._drawn = false;
     model?.changed.connect(this._render, this);
     this._paramsOpen = false;
     this._render();
@@ -57,17 +61,28 @@ export class FlowPanel extends Widget {
 
   protected onAfterShow(msg: Message): void {
     super.onAfterShow(msg);
+    this._clientWidth = -1;
     if (this._behind) {
       this._render();
     }
   }
 
+  /** Redraw what changed, in the next frames (see `frames.ts`). */
   private _render(): void {
     if (!this.isVisible) {
       this._behind = true; // nobody sees it: catch up in onAfterShow
       return;
     }
     this._behind = false;
+    sliced(this, deadline => this._renderSlice(deadline));
+  }
+
+  /** The sections whose content changed; the DAG a slice at a time. True when done. */
+  private _renderSlice(deadline: number): boolean {
+    if (this.isDisposed || !this.isVisible) {
+      this._behind = !this.isDisposed;
+      return true;
+    }
     this._section('head', this._headKey(), () => this._head());
     this._section('errors', JSON.stringify([
       this._model?.analysis?.errors, this._model?.analysis?.warnings, this._model?.analysisError
@@ -76,31 +91,28 @@ export class FlowPanel extends Widget {
       this._paramsOpen, this._model?.analysis?.parameters, this._model?.runError
     ]), () => this._params());
     this._section('live', JSON.stringify(this._model?.liveRuns ?? []), () => this._live());
-    const dag = this._dagInput();
-    // The layout comes from a worker (it takes seconds for a long notebook); until it is
-    // known the panel keeps its last drawing. Its style follows the panel's width.
-    const width = this._width();
-    const layout = dag?.steps.length ? layoutFor(dag, width, () => this._render()) : null;
-    if (!dag?.steps.length || layout) {
-      this._section('dag', dag ? dagKey(dag) + this._model?.selectedRun + width : '',
-        () => this._dag(layout));
-    } else if (!this._keys.has('dag') || !this._sections.get('dag')!.querySelector('svg')) {
-      this._section('dag', 'laying out', () => this._dag(null)); // else keep the last drawing
-    }
-    const shown = this._model?.shown();
-    this._section('failure', JSON.stringify(shown), () => this._failure());
+    this._section('failure', this._failureKey(), () => this._failure());
     this._section('history', JSON.stringify([this._model?.history, this._model?.selectedRun]),
       () => this._history());
+    return this._dagSection(deadline);
   }
 
-  /** The DAG's room: the panel's width less the section's padding, in steps of 8 px. */
+  /**
+   * The DAG's room: the panel's width less the section's padding, in steps of 8 px. The
+   * width is read once per resize (reading it after the page changed makes the browser
+   * lay the page out there and then).
+   */
   private _width(): number {
-    const width = this.node.clientWidth;
+    if (this._clientWidth < 0) {
+      this._clientWidth = this.node.clientWidth;
+    }
+    const width = this._clientWidth;
     return width > 0 ? Math.floor((width - 24) / 8) * 8 : 0;
   }
 
   protected onResize(msg: Widget.ResizeMessage): void {
     super.onResize(msg);
+    this._clientWidth = -1;
     this._render(); // the DAG is laid out for the panel's width
   }
 
@@ -278,47 +290,86 @@ export class FlowPanel extends Widget {
   }
 
   private _dagInput(): { steps: IStep[]; edges: [string, string][];
-    statuses: Record<string, IStepStatus>; running: boolean } | null {
+    statuses: Record<string, IStepStatus>; running: boolean; resumes: string | null;
+    checking: Set<string> } | null {
     const m = this._model;
     if (!m?.analysis) {
       return null;
     }
     return { steps: m.analysis.steps, edges: m.analysis.edges, statuses: m.shown().steps,
-      running: m.activeRuns.length > 0 };
+      running: m.activeRuns.length > 0, resumes: m.selectedRun, checking: m.checking() };
   }
 
-  private _dag(layout: ILayout | null): (Node | string)[] {
-    const m = this._model!;
+  /**
+   * The DAG's section. The layout comes from a worker (it takes seconds for a long
+   * notebook); until the new one is known the panel keeps its last drawing. The drawing
+   * itself is kept and updated in place (`DagDrawing`); its style follows the panel's width.
+   */
+  private _dagSection(deadline: number): boolean {
+    const m = this._model;
     const input = this._dagInput();
-    if (!input) {
-      return [el('p', { class: 'nbflow-empty' }, m.analysisError ? '' : 'Analysing…')];
+    let message: string | null = null;
+    let layout: ILayout | null = null;
+    if (!m) {
+      message = '';
+    } else if (!input) {
+      message = m.analysisError ? '' : 'Analysing…';
+    } else if (!input.steps.length) {
+      message = 'No %%step cells yet. Start a cell with "%%step NAME" to make it a step.';
+    } else {
+      layout = layoutFor(input, this._width(), () => this._render());
+      if (!layout && !this._drawn) {
+        message = 'Laying out the graph…';
+      }
     }
-    if (!input.steps.length) {
-      return [el('p', { class: 'nbflow-empty' },
-        'No %%step cells yet. Start a cell with "%%step NAME" to make it a step.')];
+    const section = this._sections.get('dag')!;
+    if (message !== null) {
+      this._drawn = false;
+      this._section('dag', `message ${message}`, () =>
+        message ? [el('p', { class: 'nbflow-empty' }, message)] : []);
+      return true;
     }
     if (!layout) {
-      return [el('p', { class: 'nbflow-empty' }, 'Laying out the graph…')];
+      return true; // keep the last drawing until the new layout is known
     }
-    const shown = m.shown();
-    const caption = el('div', { class: 'nbflow-dag-caption' },
-      el('span', {}, shown.run ? `Statuses of ${shown.run}` : 'Never run'),
-      m.selectedRun ? this._followLatest(m) : null);
-    const drawing = drawDag(input, layout, {
-      select: step => this._actions.goToCell(m, step.index, m.cellIdOf(step)),
-      runFrom: step => this._actions.run(m, step.name)
-    });
-    const legend = el('div', { class: 'nbflow-legend' },
-      ...['succeeded', 'cached', 'running', 'failed', 'not-run'].map(s =>
-        el('span', { class: `nbflow-legend-item nbflow-status-${s}` }, s.replace('-', ' '))),
-      el('span', { class: 'nbflow-legend-item nbflow-legend-stale' }, 'would run'));
-    return [caption, el('div', { class: 'nbflow-dag-scroll' }, drawing), legend];
+    const actions = {
+      select: (step: IStep) => this._actions.goToCell(m!, step.index, m!.cellIdOf(step)),
+      runFrom: (step: IStep) => this._actions.run(m!, step.name)
+    };
+    if (!this._drawn) {
+      // The first drawing is made off the page and shown whole, never a part of it.
+      if (!this._drawing.update(input!, layout, actions, deadline)) {
+        return false;
+      }
+      this._keys.set('dag', 'drawing');
+      section.replaceChildren(this._caption, el('div', { class: 'nbflow-dag-scroll' },
+        this._drawing.node), legend());
+      section.hidden = false;
+      this._drawn = true;
+    }
+    const shown = m!.shown();
+    const caption = JSON.stringify([shown.run, m!.selectedRun]);
+    if (caption !== this._captionKey) {
+      this._captionKey = caption;
+      this._caption.replaceChildren(
+        el('span', {}, shown.run ? `Statuses of ${shown.run}` : 'Never run'),
+        m!.selectedRun ? this._followLatest(m!) : '');
+    }
+    return this._drawing.update(input!, layout, actions, deadline);
   }
 
   private _followLatest(m: FlowModel): Node {
     const back = el('button', { class: 'nbflow-link' }, 'show latest');
     back.addEventListener('click', () => void m.select(null));
     return back;
+  }
+
+  /** What the failure section shows: the failed steps' statuses and their cells. */
+  private _failureKey(): string {
+    const m = this._model;
+    const failed = Object.entries(m?.shown().steps ?? {}).filter(([, s]) => s.status === 'failed');
+    return JSON.stringify([failed, failed.map(([name]) =>
+      m?.analysis?.steps.find(x => x.name === name)?.cell)]);
   }
 
   private _failure(): (Node | string)[] {
@@ -387,6 +438,20 @@ export class FlowPanel extends Widget {
   private _keys = new Map<Section, string>();
   private _paramsOpen = false;
   private _behind = false;
+  private _drawing = new DagDrawing(NO_ACTIONS);
+  private _drawn = false;
+  private _clientWidth = -1;
+  private _caption = el('div', { class: 'nbflow-dag-caption' });
+  private _captionKey = '';
+}
+
+const NO_ACTIONS = { select: () => undefined, runFrom: () => undefined };
+
+function legend(): HTMLElement {
+  return el('div', { class: 'nbflow-legend' },
+    ...['succeeded', 'cached', 'running', 'failed', 'not-run'].map(s =>
+      el('span', { class: `nbflow-legend-item nbflow-status-${s}` }, s.replace('-', ' '))),
+    el('span', { class: 'nbflow-legend-item nbflow-legend-stale' }, 'would run'));
 }
 
 function isFinished(s: IStepStatus): boolean {

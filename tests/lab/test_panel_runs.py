@@ -3,7 +3,8 @@
 One lab serves every test here; each test opens its own notebook. A failed step shows its
 cell and traceback and its log opens as a document; the parameters form refuses a bad
 value as `-p` does and a good one reaches the history; "run from here" on a node and on a
-badge resumes the latest run from that step; two runs at once stay apart; the history
+badge resumes the latest run from that step (or the run picked in the history), and a failed
+step never shows the freshness of before its run; two runs at once stay apart; the history
 follows a run while it goes; a reloaded page reattaches to its run; the panel is readable
 at the default sidebar width; a run never touches the notebook file. Steps that must still
 be going while the test looks wait on a gate file the test creates (no sleeps, no timing).
@@ -70,6 +71,18 @@ def api(lab: dict[str, Any], endpoint: str) -> Any:
     return json.loads(urllib.request.urlopen(url, timeout=30).read())
 
 
+def origin_run(lab: dict[str, Any], run: str) -> int | None:
+    """The run a resumed run cloned its tasks from, as the catalog records it."""
+    from nbflow.store.catalog import Catalog
+    from nbflow.store.home import Home
+
+    home = Home(str(lab["work"] / ".nbflow"))
+    flow, _, number = run.partition("/")
+    rows = Catalog(home.catalog_path, home).execute_read(
+        "SELECT origin_run FROM runs WHERE flow = ? AND run_id = ?", [flow, int(number)])
+    return rows[0][0] if rows else None
+
+
 def cell_index(page: Any, prefix: str) -> int:
     return int(page.evaluate("""(p) => window.jupyterapp.shell.currentWidget.content.widgets
       .findIndex(c => c.model.sharedModel.getSource().startsWith(p))""", prefix))
@@ -105,9 +118,28 @@ def file_state(path: Path) -> tuple[int, bytes]:
     return path.stat().st_mtime_ns, path.read_bytes()
 
 
+# Every state a badge or DAG node is left in at the end of a task (what could be painted):
+# its status and its freshness text, per step, in order.
+WATCH = """() => {
+  const seen = window.__nbflowSeen = {};
+  const look = () => {
+    for (const el of document.querySelectorAll('[data-nbflow-badge], [data-nbflow-panel] [data-nbflow-node]')) {
+      const badge = el.dataset.nbflowBadge !== undefined;
+      const fresh = badge ? el.querySelector('.nbflow-fresh') : el.querySelector('title');
+      const state = `${el.dataset.nbflowStatus} ${fresh ? fresh.textContent.split('\\n').pop() : ''}`;
+      const list = (seen[`${badge ? 'badge' : 'node'} ${el.dataset.nbflowBadge ?? el.dataset.nbflowNode}`] ??= []);
+      if (list[list.length - 1] !== state) list.push(state);
+    }
+  };
+  new MutationObserver(look).observe(document.body,
+    {subtree: true, childList: true, attributes: true, characterData: true});
+}"""
+
+
 def test_a_failed_step_shows_its_cell_traceback_and_opens_its_executed_notebook(
         page: Any, lab: dict) -> None:
     open_notebook(page, lab, "failing.ipynb")
+    page.evaluate(WATCH)
     page.locator('[data-nbflow-panel] [data-nbflow-action="run"]').click()
     page.wait_for_selector('[data-nbflow-live][data-nbflow-state="failed"]', timeout=120_000)
     page.wait_for_selector('[data-nbflow-node="boom"][data-nbflow-status="failed"]',
@@ -121,6 +153,16 @@ def test_a_failed_step_shows_its_cell_traceback_and_opens_its_executed_notebook(
     assert "Traceback" in text or "raise ValueError" in text, text
     assert badge(page, "boom").get_attribute("data-nbflow-status") == "failed"
     assert badge(page, "after").get_attribute("data-nbflow-status") == "not-run"
+    # Once it failed, boom never went back to another status, nor said it had not run
+    # (the freshness of before the run) while the freshness after it was being read.
+    page.wait_for_function("""() => { const b = document.querySelector('[data-nbflow-badge="boom"]');
+      return b && /stale: (?!not run before)/.test(b.textContent); }""", timeout=30_000)
+    seen = page.evaluate("window.__nbflowSeen")
+    for key in ("badge boom", "node boom"):
+        states = seen[key]
+        failed = next(i for i, s in enumerate(states) if s.startswith("failed "))
+        assert all(s.startswith("failed ") and "not run before" not in s
+                   for s in states[failed:]), (key, states)
     save_screenshot(page.locator(".jp-Notebook .jp-Cell").filter(
         has=page.locator('[data-nbflow-badge="boom"]')), "badge-failed.png")
     readable(page)
@@ -257,6 +299,19 @@ def test_run_from_here_on_a_node_and_on_a_badge_resumes_from_that_step(
     wait_nodes(page, "n.nbflowNode !== 'after' || n.nbflowStatus === 'succeeded'",
                timeout=10_000)
     assert badge(page, "boom").get_attribute("data-nbflow-status") in REUSED
+
+    # With a past run picked in the history, "run from here" resumes that run, not the latest.
+    latest = api(lab, "runs?path=failing.ipynb")["runs"][0]["id"]
+    page.locator(f'[data-nbflow-run="{first}"]').click()
+    wait_nodes(page, "n.nbflowNode !== 'boom' || n.nbflowStatus === 'failed'", timeout=10_000)
+    node = page.locator('[data-nbflow-node="boom"] [data-nbflow-run-from]')
+    assert f"resume {first} from boom" in node.locator("title").text_content()
+    cards = page.locator("[data-nbflow-live]").count()
+    node.click()
+    card = newest_run_ends(page, cards, "succeeded")
+    resumed = card.get_attribute("data-nbflow-live")
+    assert resumed not in {first, latest}
+    assert f"failing/{origin_run(lab, resumed)}" == first, (resumed, first, latest)
 
 
 def test_two_runs_at_once_stay_apart_and_the_history_follows_them(page: Any, lab: dict) -> None:
