@@ -13,7 +13,9 @@ import { NotebookPanel } from '@jupyterlab/notebook';
 import { PanelLayout, Widget } from '@lumino/widgets';
 
 import { IStep, IStepStatus } from './api';
-import { duration, el, freshText, runFromText, statusOf, statusText } from './format';
+import {
+  IShown, duration, el, freshText, runFromText, sameShown, statusOf, statusText
+} from './format';
 import { cancelSliced, sliced } from './frames';
 import { FlowModel } from './model';
 
@@ -32,8 +34,8 @@ class Badge extends Widget {
     this.addClass('nbflow-badge-bar');
     this._name.addEventListener('click', () => this._actions.showPanel());
     this._runFrom.addEventListener('click', () => {
-      if (this._step) {
-        this._actions.runFrom(this._model, this._step.name);
+      if (this._shown) {
+        this._actions.runFrom(this._model, this._shown.step.name);
       }
     });
     this.node.append(this._kind, this._name, this._upstream, this._chip, this._fresh,
@@ -48,15 +50,11 @@ class Badge extends Widget {
    */
   render(step: IStep, status: IStepStatus | null, running: boolean, checking: boolean): void {
     const resumes = this._model.selectedRun;
-    if (step === this._step && status === this._status && running === this._running &&
-        resumes === this._resumes && checking === this._checking) {
+    const shown = { step, status, running, resumes, checking };
+    if (sameShown(this._shown, shown)) {
       return;
     }
-    this._resumes = resumes;
-    this._checking = checking;
-    this._step = step;
-    this._status = status;
-    this._running = running;
+    this._shown = shown;
     const state = statusOf(status);
     const fresh = step.fresh === true;
     const node = this.node;
@@ -85,11 +83,7 @@ class Badge extends Widget {
     this._runFrom.disabled = running;
   }
 
-  private _step: IStep | null = null;
-  private _status: IStepStatus | null = null;
-  private _running = false;
-  private _resumes: string | null = null;
-  private _checking = false;
+  private _shown: IShown | null = null;
   private _kind = el('span');
   private _name = el('button', { title: 'Show in the nbflow panel' });
   private _upstream = el('span');

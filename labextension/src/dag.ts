@@ -7,7 +7,9 @@
  * and updated in place (`DagDrawing`).
  */
 import { IStep, IStepStatus } from './api';
-import { duration, freshText, runFromText, statusOf, statusText } from './format';
+import {
+  IShown, duration, freshText, runFromText, sameShown, statusOf, statusText
+} from './format';
 import { ILayout, ILayoutRequest, IPlaced, computeLayout, layoutKey } from './layout';
 
 const SVG = 'http://www.w3.org/2000/svg';
@@ -258,10 +260,9 @@ export class DagDrawing {
 
   private _newView(name: string): INodeView {
     const g = svg('g', { 'data-nbflow-node': name, tabindex: 0 });
-    const view: INodeView = { g, shape: '', place: '', step: null, status: undefined,
-      running: false, resumes: null, checking: false, parts: null, written: new Map(),
-      runFrom: () => view.step && this._actions.runFrom(view.step) };
-    const select = () => view.step && this._actions.select(view.step);
+    const view: INodeView = { g, shape: '', place: '', shown: null, parts: null,
+      written: new Map(), runFrom: () => view.shown && this._actions.runFrom(view.shown.step) };
+    const select = () => view.shown && this._actions.select(view.shown.step);
     g.addEventListener('click', select);
     g.addEventListener('keydown', event => {
       if (event.key === 'Enter') {
@@ -315,11 +316,7 @@ interface INodeView {
   shape: string;
   /** Where the card sits (its transform). */
   place: string;
-  step: IStep | null;
-  status: IStepStatus | undefined;
-  running: boolean;
-  resumes: string | null;
-  checking: boolean;
+  shown: IShown | null;
   parts: INodeParts | null;
   /** The texts and attributes written last, by what they are. */
   written: Map<string, string>;
@@ -345,22 +342,18 @@ function updateNode(view: INodeView, step: IStep, status: IStepStatus | undefine
     view.shape = shape;
     view.parts = buildNode(view, step.kind, box, lines);
     view.written.clear();
-    view.step = null; // everything below is written again
+    view.shown = null; // everything below is written again
   }
   const place = `translate(${box.x - box.width / 2},${box.y - box.height / 2})`;
   if (place !== view.place) {
     view.place = place;
     view.g.setAttribute('transform', place);
   }
-  if (step === view.step && status === view.status && running === view.running &&
-      resumes === view.resumes && checking === view.checking) {
+  const shown = { step, status: status ?? null, running, resumes, checking };
+  if (sameShown(view.shown, shown)) {
     return;
   }
-  view.checking = checking;
-  view.step = step;
-  view.status = status;
-  view.running = running;
-  view.resumes = resumes;
+  view.shown = shown;
   const parts = view.parts!;
   const state = statusOf(status);
   const fresh = step.fresh === true;
@@ -441,7 +434,7 @@ function buildNode(view: INodeView, kind: IStep['kind'], box: IPlaced, lines: 1 
   }));
   play.addEventListener('click', event => {
     event.stopPropagation();
-    if (!view.running) {
+    if (!view.shown?.running) {
       view.runFrom();
     }
   });

@@ -93,3 +93,23 @@ export function el<K extends keyof HTMLElementTagNameMap>(
   }
   return node;
 }
+
+/**
+ * What a badge or a DAG node shows. The model keeps a step or status object while it is
+ * unchanged, so a view shown the same five values again has nothing to write.
+ */
+export interface IShown {
+  step: IStep;
+  status: IStepStatus | null;
+  running: boolean;
+  /** The run "run from here" resumes. */
+  resumes: string | null;
+  /** Its freshness is being checked again. */
+  checking: boolean;
+}
+
+export function sameShown(shown: IShown | null, next: IShown): boolean {
+  return shown !== null && shown.step === next.step && shown.status === next.status &&
+    shown.running === next.running && shown.resumes === next.resumes &&
+    shown.checking === next.checking;
+}
