@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,3 +29,15 @@ def nbflow(home: Path, tmp_path: Path) -> Callable[..., subprocess.CompletedProc
         return done
 
     return run
+
+
+@pytest.fixture(autouse=True)
+def _close_widgets() -> object:
+    """Close the widgets a test made in this process. Left to the interpreter's exit,
+    each one's ``__del__`` runs after ipykernel's comm manager is gone (a test imports
+    ipykernel) and prints an ignored KeyError: hundreds of lines after the summary."""
+    yield
+    widgets = sys.modules.get("ipywidgets")
+    if widgets is not None:
+        widgets.Widget.close_all()
+
