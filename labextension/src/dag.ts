@@ -10,7 +10,9 @@ import { IStep, IStepStatus } from './api';
 import {
   IShown, duration, freshText, runFromText, sameShown, statusOf, statusText
 } from './format';
-import { ILayout, ILayoutRequest, IPlaced, computeLayout, layoutKey } from './layout';
+import {
+  ILayout, ILayoutRequest, IPlaced, computeLayout, draftLayout, layoutKey
+} from './layout';
 
 const SVG = 'http://www.w3.org/2000/svg';
 /** Widths of the node text: the name in the code font at 12.5 px, details at 11 px. */
@@ -65,10 +67,21 @@ function svg<K extends keyof SVGElementTagNameMap>(
  * wide as their text, two lines each; if that is too wide for the panel, one line each
  * (when that is narrower); if even that is too wide, the drawing is scaled down to
  * MIN_SCALE and scrolled beyond. A layout not known yet is computed in a worker (the
- * newest request wins), null is returned and `ready` is called once it is known: first
- * the full layout, then, only if it does not fit, the compact one.
+ * newest request wins) and `ready` is called once it is known: first the full layout,
+ * then, only if it does not fit, the compact one. Until then null is returned, or, once
+ * the worker has taken DRAFT_AFTER without an answer, a draft made from the layout
+ * returned last (`draftLayout`), so the picture follows an edit within a second even
+ * where dagre takes seconds.
  */
 export function layoutFor(input: IDagInput, available: number, ready: () => void): ILayout | null {
+  const layout = dagreLayoutFor(input, available, ready) ?? draftFor(input, ready);
+  if (layout) {
+    returned = layout;
+  }
+  return layout;
+}
+
+function dagreLayoutFor(input: IDagInput, available: number, ready: () => void): ILayout | null {
   const known = knownOrWanted(input, FULL, ready);
   if (!known) {
     return null;
@@ -84,6 +97,39 @@ export function layoutFor(input: IDagInput, available: number, ready: () => void
   layouts.idle();
   return small.width < known.width ? small : known;
 }
+
+/** How long the worker may take before a draft is drawn (ms). */
+const DRAFT_AFTER = 150;
+
+/**
+ * A draft of the input's layout in the style of the layout returned last, once the
+ * input has waited DRAFT_AFTER for dagre's; null before (`ready` is called then) or when
+ * the last layout does not help (another notebook's).
+ */
+function draftFor(input: IDagInput, ready: () => void): ILayout | null {
+  if (!returned) {
+    return null;
+  }
+  const { request, key } = requestOf(input, returned.lines === 1 ? COMPACT : FULL);
+  if (draft?.key === key) {
+    return draft.layout;
+  }
+  if (waiting?.key !== key) {
+    waiting = { key, since: performance.now() };
+    setTimeout(ready, DRAFT_AFTER);
+    return null;
+  }
+  if (performance.now() - waiting.since < DRAFT_AFTER) {
+    return null;
+  }
+  const made = draftLayout(returned, request);
+  draft = made && { key, layout: made };
+  return made;
+}
+
+let returned: ILayout | null = null;
+let waiting: { key: string; since: number } | null = null;
+let draft: { key: string; layout: ILayout } | null = null;
 
 /** The layout of the input in a style if it is known; else null, and it is asked of the worker. */
 function knownOrWanted(input: IDagInput, style: IStyle, ready: () => void): ILayout | null {
@@ -214,7 +260,9 @@ export class DagDrawing {
   private _size(layout: ILayout): void {
     const { width, height, lines } = layout;
     const root = this.node;
-    root.setAttribute('class', `nbflow-dag nbflow-dag-${lines === 1 ? 'compact' : 'full'}`);
+    root.setAttribute('class', `nbflow-dag nbflow-dag-${lines === 1 ? 'compact' : 'full'}` +
+      (layout.draft ? ' nbflow-dag-draft' : ''));
+    root.setAttribute('data-nbflow-layout', layout.draft ? 'draft' : 'dagre');
     root.setAttribute('width', String(width));
     root.setAttribute('height', String(height));
     root.setAttribute('viewBox', `0 0 ${width} ${height}`);

@@ -348,11 +348,12 @@ export class FlowPanel extends Widget {
       this._drawn = true;
     }
     const shown = m!.shown();
-    const caption = JSON.stringify([shown.run, m!.selectedRun]);
+    const caption = JSON.stringify([shown.run, m!.selectedRun, layout.draft ?? false]);
     if (caption !== this._captionKey) {
       this._captionKey = caption;
       this._caption.replaceChildren(
         el('span', {}, shown.run ? `Statuses of ${shown.run}` : 'Never run'),
+        layout.draft ? el('span', { class: 'nbflow-dag-drafting' }, 'laying out…') : '',
         m!.selectedRun ? this._followLatest(m!) : '');
     }
     return this._drawing.update(input!, layout, actions, deadline);

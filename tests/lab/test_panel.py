@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from labserver import BUILT, CHROMIUM, REPO, TOKEN, jupyterlab
+from nbbuild import big_notebook
 from nbtest import EXAMPLES
 
 if not os.path.exists(CHROMIUM) and not os.environ.get("CI"):
@@ -34,6 +35,8 @@ SLOW = ["import time\n%load_ext nbflow", "%%step first\nx = 1",
         "%%step wait\nfor _ in range(600):\n    time.sleep(0.1)\ny = x + 1"]
 ARTIFACTS = REPO / "test-artifacts" / "lab"
 LONG_STEPS = 150  # cells: 1 setup + 2 per step (a markdown note and the step)
+# 200 steps, each reading the one before and one halfway up: dagre takes seconds for it
+SKIPPING_CELLS = 402
 
 
 def _notebook(path: Path, sources: list[str], markdown_every: int = 0) -> None:
@@ -80,6 +83,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     nbformat.write(_kernel_metadata(classifier), work / "classifier.ipynb")
     _notebook(work / "slow.ipynb", SLOW)
     _long_notebook(work / "long.ipynb")
+    nbformat.write(_kernel_metadata(big_notebook(SKIPPING_CELLS)), work / "skipping.ipynb")
     with jupyterlab(root, work, windowing="full") as server:
         yield server
 
@@ -404,3 +408,42 @@ def test_badges_stay_right_in_a_scrolled_windowed_notebook(page: Any, lab: dict)
     cells = all_badges(page)
     assert set(cells) == {f"s{i}" for i in range(149)} | {"extra"}
     assert cells["s148"] is not None and "← s147" in cells["s148"]["text"], cells["s148"]
+
+
+LAYOUT = "document.querySelector('[data-nbflow-panel] svg.nbflow-dag')?.dataset.nbflowLayout"
+
+
+def test_a_long_notebook_s_picture_follows_an_edit_before_dagre_has_laid_it_out(
+        page: Any, lab: dict) -> None:
+    """dagre needs seconds for 200 steps with long edges: until it is done, the panel draws
+    a draft from the last picture (dashed edges, "laying out…") with the new edge and the
+    new step in it, then dagre's layout replaces the draft."""
+    open_notebook(page, lab, "skipping.ipynb")
+    page.wait_for_function(f"() => {LAYOUT} === 'dagre'", timeout=120_000)
+    assert len(nodes(page)) == 200
+    before = page.evaluate("""() => Object.fromEntries([...document.querySelectorAll(
+      '[data-nbflow-panel] [data-nbflow-node]')].map(n => [n.dataset.nbflowNode,
+      n.getAttribute('transform')]))""")
+    s150 = page.evaluate("""() => window.jupyterapp.shell.currentWidget.content.widgets
+      .findIndex(c => c.model.sharedModel.getSource().startsWith('%%step s150\\n'))""")
+    source = page.evaluate(f"window.jupyterapp.shell.currentWidget.content.widgets[{s150}]"
+                           ".model.sharedModel.getSource()")
+    set_source(page, s150, source + "\nextra = v3")
+    page.evaluate("""() => { window.jupyterapp.shell.currentWidget.content.model.sharedModel
+      .insertCell(402, {cell_type: 'code', source: '%%step late\\nw = v199 + v7'}); }""")
+    draft = '[data-nbflow-panel] svg[data-nbflow-layout="draft"]'
+    page.wait_for_selector(f'{draft} [data-nbflow-edge="s3->s150"]', timeout=30_000)
+    page.wait_for_selector(f'{draft} [data-nbflow-node="late"]', timeout=30_000)
+    assert {("s199", "late"), ("s7", "late")} <= edges(page)
+    assert page.locator(".nbflow-dag-drafting").inner_text() == "laying out…"
+    kept = page.evaluate("""() => Object.fromEntries([...document.querySelectorAll(
+      '[data-nbflow-panel] [data-nbflow-node]')].map(n => [n.dataset.nbflowNode,
+      n.getAttribute('transform')]))""")
+    assert all(kept[name] == place for name, place in before.items()), \
+        "the draft moved nodes that were drawn already"
+    page.wait_for_function(f"() => {LAYOUT} === 'dagre'", timeout=120_000)
+    assert {("s3", "s150"), ("s199", "late"), ("s7", "late")} <= edges(page)
+    assert len(nodes(page)) == 201
+    assert page.locator(".nbflow-dag-drafting").count() == 0
+    saved = json.loads((lab["work"] / "skipping.ipynb").read_text())
+    assert len(saved["cells"]) == SKIPPING_CELLS, "an edit was saved"
