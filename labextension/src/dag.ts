@@ -600,25 +600,67 @@ class Layouts {
     this._ready?.();
   }
 
+  /**
+   * The worker to compute with: the one started, else the spare (made while the page was
+   * idle: starting a worker takes the page up to several milliseconds, which a keystroke
+   * typed then would wait for), else a new one; null where none can be started.
+   */
   private _worker(): Worker | null {
     if (this._started === undefined) {
-      try {
-        const worker = new Worker(new URL('./layout.worker.js', import.meta.url));
-        worker.onmessage = (event: MessageEvent<{ id: number; layout?: string; error?: string }>) => {
-          const asked = this._requests.get(event.data.id);
-          this._requests.delete(event.data.id);
-          if (asked) {
-            const layout = event.data.layout;
-            this._done(asked.key, layout ? JSON.parse(layout) as ILayout : computeLayout(asked.request));
-          }
-        };
-        worker.onerror = () => this._fallBack();
-        this._started = worker;
-      } catch {
-        this._started = null;
+      const worker = this._spare ?? this._newWorker();
+      this._spare = undefined;
+      this._started = worker;
+      if (worker) {
+        this._spareLater();
       }
     }
     return this._started;
+  }
+
+  private _newWorker(): Worker | null {
+    try {
+      const worker = new Worker(new URL('./layout.worker.js', import.meta.url));
+      worker.onmessage = (event: MessageEvent<{ id: number; layout?: string; error?: string }>) => {
+        if (worker !== this._started) {
+          return; // a worker ended meanwhile (it cannot post after terminate, but be sure)
+        }
+        const asked = this._requests.get(event.data.id);
+        this._requests.delete(event.data.id);
+        if (asked) {
+          const layout = event.data.layout;
+          this._done(asked.key, layout ? JSON.parse(layout) as ILayout : computeLayout(asked.request));
+        }
+      };
+      worker.onerror = () => {
+        if (worker === this._started) {
+          this._fallBack();
+        } else if (worker === this._spare) {
+          this._spare = null; // the spare could not load: the page lays out from now on
+        }
+      };
+      return worker;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Make the next spare when the page is idle (typing ends a busy worker, `want`). */
+  private _spareLater(): void {
+    if (this._spare !== undefined || this._sparing) {
+      return;
+    }
+    this._sparing = true;
+    const make = () => {
+      this._sparing = false;
+      if (this._spare === undefined) {
+        this._spare = this._newWorker();
+      }
+    };
+    if ('requestIdleCallback' in window) {
+      window.requestIdleCallback(make, { timeout: 5000 });
+    } else {
+      setTimeout(make, 500);
+    }
   }
 
   /** The worker could not load or broke: lay out what it was asked on the page. */
@@ -638,7 +680,10 @@ class Layouts {
   private _next: { key: string; request: ILayoutRequest } | null = null;
   private _busy: string | null = null;
   private _ready: (() => void) | null = null;
+  /** The worker computing; undefined: none yet (make or take one); null: none can run. */
   private _started: Worker | null | undefined = undefined;
+  private _spare: Worker | null | undefined = undefined;
+  private _sparing = false;
   private _id = 0;
 }
 

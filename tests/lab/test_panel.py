@@ -416,7 +416,7 @@ LAYOUT = "document.querySelector('[data-nbflow-panel] svg.nbflow-dag')?.dataset.
 def test_a_long_notebook_s_picture_follows_an_edit_before_dagre_has_laid_it_out(
         page: Any, lab: dict) -> None:
     """dagre needs seconds for 200 steps with long edges: until it is done, the panel draws
-    a draft from the last picture (dashed edges, "laying out…") with the new edge and the
+    a draft from the last picture (faint edges, "laying out…") with the new edge and the
     new step in it, then dagre's layout replaces the draft."""
     open_notebook(page, lab, "skipping.ipynb")
     page.wait_for_function(f"() => {LAYOUT} === 'dagre'", timeout=120_000)
