@@ -32,12 +32,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "tests" / "lab"))
 
+from lab_typing import FOCUS, NOTEBOOK, SET_SOURCE, SOURCE  # noqa: E402
 from labserver import ARGS, BUILT, CHROMIUM, TOKEN, jupyterlab  # noqa: E402
 from nbbuild import big_notebook  # noqa: E402
 
 N_CELLS = 400
 TARGET_MS = 1000
-NOTEBOOK = "window.jupyterapp.shell.currentWidget.content"
 LAYOUT = "document.querySelector('[data-nbflow-panel] svg.nbflow-dag')?.dataset.nbflowLayout"
 
 # Every frame: is the edge wanted drawn, and by which layout? Times from the last keydown.
@@ -56,20 +56,6 @@ INSTRUMENT = """() => {
   };
   requestAnimationFrame(tick);
 }"""
-FOCUS = """async ([i]) => {
-  const nb = """ + NOTEBOOK + """;
-  nb.mode = 'command';
-  nb.activeCellIndex = i;
-  await nb.scrollToItem(i, 'center');
-  await nb.activeCell.ready;
-  nb.mode = 'edit';
-  const editor = nb.activeCell.editor;
-  editor.focus();
-  const last = editor.lineCount - 1;
-  editor.setCursorPosition({line: last, column: editor.getLine(last).length});
-}"""
-SOURCE = f"([i]) => {NOTEBOOK}.widgets[i].model.sharedModel.getSource()"
-SET_SOURCE = f"([i, s]) => {NOTEBOOK}.widgets[i].model.sharedModel.setSource(s)"
 
 
 def main() -> int:
