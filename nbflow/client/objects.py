@@ -338,6 +338,21 @@ class Task:
     def finished_at(self) -> datetime | None:
         return self._row["ended_at"]
 
+    def __getitem__(self, name: str) -> DataArtifact:
+        """``task["model"].data``, as in Metaflow: one artifact, its value loaded on first use."""
+        artifacts = self.artifacts
+        if name not in artifacts:
+            raise KeyError(f"task {self.pathspec} has no artifact {name!r} "
+                           f"(it has: {', '.join(artifacts) or 'none'})")
+        return DataArtifact(self, artifacts[name])
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.artifacts
+
+    def __iter__(self) -> Iterator[DataArtifact]:
+        """The task's artifacts, by name."""
+        return (DataArtifact(self, record) for record in self.artifacts.values())
+
     @property
     def artifacts(self) -> dict[str, ArtifactRecord]:
         rows = self.run._catalog.execute_read(
@@ -425,6 +440,33 @@ class Task:
     @property
     def stderr(self) -> str:
         return self._streams("stderr")
+
+
+class DataArtifact:
+    """One artifact of a task (``task["name"]``): what the catalog knows of it, and its
+    value as ``.data``, loaded from the store on first access (Metaflow's shape)."""
+
+    def __init__(self, task: Task, record: ArtifactRecord) -> None:
+        self.task = task
+        self.record = record
+        self.id = record.name
+        self.pathspec = f"{task.pathspec}/{record.name}"
+
+    def __repr__(self) -> str:
+        return f"DataArtifact({self.pathspec!r}, type={self.record.type!r})"
+
+    @property
+    def data(self) -> Any:
+        return getattr(self.task.data, self.record.name)
+
+    @property
+    def sha(self) -> str | None:
+        """The content hash the value is stored under (None: not persisted)."""
+        return self.record.hash
+
+    @property
+    def finished_at(self) -> datetime | None:
+        return self.task.finished_at
 
 
 class Data:

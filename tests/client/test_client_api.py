@@ -75,6 +75,18 @@ def test_task_data_stdout_and_versions(runs: Path) -> None:
     assert [ns.g for ns in run.data.sweep] == [1, 2, 3]  # a branch is a list of namespaces
 
 
+def test_a_task_is_subscriptable_as_in_metaflow(runs: Path) -> None:
+    from nbflow.client import Run  # the package exports what ``nbflow`` does
+
+    task = Run("exp/1", home=str(runs))["load"].task
+    assert task["small"].data == {"rows": 1000}
+    assert task["small"].pathspec == "exp/1/load/0/small" and task["small"].sha
+    assert "frame" in task and "nope" not in task
+    assert sorted(a.id for a in task) == sorted(task.artifacts)
+    with pytest.raises(KeyError, match="exp/1/load/0 has no artifact 'nope'"):
+        task["nope"]
+
+
 def test_data_loads_lazily(runs: Path) -> None:
     """Reading the small artifact never touches the frame's bytes."""
     from nbflow import Run
