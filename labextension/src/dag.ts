@@ -74,7 +74,11 @@ function svg<K extends keyof SVGElementTagNameMap>(
  * where dagre takes seconds.
  */
 export function layoutFor(input: IDagInput, available: number, ready: () => void): ILayout | null {
-  const layout = dagreLayoutFor(input, available, ready) ?? draftFor(input, ready);
+  const dagre = dagreLayoutFor(input, available, ready);
+  if (dagre) {
+    waiting = draft = null; // a shape asked again later waits DRAFT_AFTER again
+  }
+  const layout = dagre ?? draftFor(input, ready);
   if (layout) {
     returned = layout;
   }
