@@ -441,6 +441,7 @@ def test_a_long_notebook_s_picture_follows_an_edit_before_dagre_has_laid_it_out(
       n.getAttribute('transform')]))""")
     assert all(kept[name] == place for name, place in before.items()), \
         "the draft moved nodes that were drawn already"
+    save_screenshot(page.locator("[data-nbflow-panel]"), "panel-draft.png")
     page.wait_for_function(f"() => {LAYOUT} === 'dagre'", timeout=120_000)
     assert {("s3", "s150"), ("s199", "late"), ("s7", "late")} <= edges(page)
     assert len(nodes(page)) == 201
