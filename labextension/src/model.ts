@@ -504,7 +504,7 @@ export class FlowModel {
     try {
       const status = await api.status(this.path, live.run);
       if (status.run?.id === live.run) {
-        live.steps = { ...live.steps, ...status.steps };
+        live.steps = furthest(live.steps, status.steps);
         if (status.run.status !== 'running' && ACTIVE_RUN.has(live.state)) {
           live.state = status.run.status;
         } else if (live.state === 'starting') {
@@ -634,6 +634,26 @@ export function emptyStatus(status: api.StepStatus): api.IStepStatus {
     task: null,
     log_path: null
   };
+}
+
+/**
+ * The server's step statuses over the ones the events gave, except where the events are
+ * further along: the catalog is written in batches and can lag the event stream by a
+ * second on a busy machine, and a step the events had seen fail showed "pending" again.
+ */
+function furthest(events: Record<string, api.IStepStatus>,
+  catalog: Record<string, api.IStepStatus>): Record<string, api.IStepStatus> {
+  const out = { ...events };
+  for (const [name, step] of Object.entries(catalog)) {
+    const seen = events[name];
+    out[name] = seen && stage(seen.status) > stage(step.status) ? seen : step;
+  }
+  return out;
+}
+
+/** How far along a step of a live run is: not started, running, or ended. */
+function stage(status: string): number {
+  return UNFINISHED.has(status) ? (status === 'running' ? 1 : 0) : 2;
 }
 
 function applyEvent(live: ILiveRun, event: api.IRunEvent): void {
