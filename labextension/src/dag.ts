@@ -639,7 +639,8 @@ class Layouts {
         if (worker === this._started) {
           this._fallBack();
         } else if (worker === this._spare) {
-          this._spare = null; // the spare could not load: the page lays out from now on
+          this._spare = null; // it could not load: no more spares; the next request starts
+          // its own worker, and lays out on the page if that one breaks too (`_fallBack`)
         }
       };
       return worker;
