@@ -457,7 +457,11 @@ class DataArtifact:
 
     @property
     def data(self) -> Any:
-        return getattr(self.task.data, self.record.name)
+        # through Data (it loads and notes the lineage), without reading the catalog again
+        name = self.record.name
+        task = self.task
+        return getattr(Data(task.run, {name: Source(task.step.name, task.index, self.record)}),
+                       name)
 
     @property
     def sha(self) -> str | None:
