@@ -40,4 +40,3 @@ def _close_widgets() -> object:
     widgets = sys.modules.get("ipywidgets")
     if widgets is not None:
         widgets.Widget.close_all()
-

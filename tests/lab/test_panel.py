@@ -410,6 +410,13 @@ def test_badges_stay_right_in_a_scrolled_windowed_notebook(page: Any, lab: dict)
     assert cells["s148"] is not None and "← s147" in cells["s148"]["text"], cells["s148"]
 
 
+def placements(page: Any) -> dict[str, str]:
+    """Each DAG node's place (its transform), by step."""
+    return page.evaluate("""() => Object.fromEntries([...document.querySelectorAll(
+      '[data-nbflow-panel] [data-nbflow-node]')].map(n => [n.dataset.nbflowNode,
+      n.getAttribute('transform')]))""")
+
+
 LAYOUT = "document.querySelector('[data-nbflow-panel] svg.nbflow-dag')?.dataset.nbflowLayout"
 
 
@@ -421,9 +428,7 @@ def test_a_long_notebook_s_picture_follows_an_edit_before_dagre_has_laid_it_out(
     open_notebook(page, lab, "skipping.ipynb")
     page.wait_for_function(f"() => {LAYOUT} === 'dagre'", timeout=120_000)
     assert len(nodes(page)) == 200
-    before = page.evaluate("""() => Object.fromEntries([...document.querySelectorAll(
-      '[data-nbflow-panel] [data-nbflow-node]')].map(n => [n.dataset.nbflowNode,
-      n.getAttribute('transform')]))""")
+    before = placements(page)
     s150 = page.evaluate("""() => window.jupyterapp.shell.currentWidget.content.widgets
       .findIndex(c => c.model.sharedModel.getSource().startsWith('%%step s150\\n'))""")
     source = page.evaluate(f"window.jupyterapp.shell.currentWidget.content.widgets[{s150}]"
@@ -436,9 +441,7 @@ def test_a_long_notebook_s_picture_follows_an_edit_before_dagre_has_laid_it_out(
     page.wait_for_selector(f'{draft} [data-nbflow-node="late"]', timeout=30_000)
     assert {("s199", "late"), ("s7", "late")} <= edges(page)
     assert page.locator(".nbflow-dag-drafting").inner_text() == "laying out…"
-    kept = page.evaluate("""() => Object.fromEntries([...document.querySelectorAll(
-      '[data-nbflow-panel] [data-nbflow-node]')].map(n => [n.dataset.nbflowNode,
-      n.getAttribute('transform')]))""")
+    kept = placements(page)
     assert all(kept[name] == place for name, place in before.items()), \
         "the draft moved nodes that were drawn already"
     save_screenshot(page.locator("[data-nbflow-panel]"), "panel-draft.png")

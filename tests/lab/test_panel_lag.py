@@ -8,6 +8,7 @@ catalog read (a failed step showed "pending" again while its task's row was not 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,8 +23,6 @@ LAGGING = Path(__file__).parent / "lagging"
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    import os
-
     root = tmp_path_factory.mktemp("lab-lag")
     work = root / "work"
     work.mkdir()
